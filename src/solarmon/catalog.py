@@ -8,11 +8,11 @@ is not here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Final
 
 
-class Aggregation(str, Enum):
+class Aggregation(StrEnum):
     """How a field is downsampled into the retention tiers."""
 
     GAUGE = "gauge"  # mean, min, max
@@ -35,7 +35,7 @@ _METHODS: Final = {
 METHODS: Final[tuple[str, ...]] = ("mean", "min", "max", "last", "bit_or")
 
 
-class ValueType(str, Enum):
+class ValueType(StrEnum):
     """Influx field type. Fixed per field: a type change would be a field-type conflict."""
 
     FLOAT = "float"

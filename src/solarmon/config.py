@@ -7,7 +7,7 @@ are read when needed and never logged or echoed.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 import json
 import os
 from pathlib import Path
@@ -38,7 +38,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class AuthMode(str, Enum):
+class AuthMode(StrEnum):
     """How a JBD BMS is unlocked."""
 
     AUTO = "auto"  # try a data read; authenticate with the password file if it fails

@@ -16,7 +16,6 @@ import sys
 from ..errors import SolarmonError
 
 COMMANDS: tuple[str, ...] = (
-    "decode",
     "check_config",
 )
 
