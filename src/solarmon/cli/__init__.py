@@ -16,7 +16,11 @@ import sys
 from ..errors import SolarmonError
 
 COMMANDS: tuple[str, ...] = (
+    "decode",
+    "scan",
+    "collect",
     "check_config",
+    "simulate",
 )
 
 
