@@ -19,8 +19,10 @@ COMMANDS: tuple[str, ...] = (
     "decode",
     "scan",
     "collect",
+    "demo",
     "check_config",
     "simulate",
+    "bridge",
 )
 
 

@@ -1,0 +1,1 @@
+"""MQTT -> InfluxDB bridge: durable on-disk queue, acks after commit, batched writes."""

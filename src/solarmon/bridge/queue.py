@@ -1,0 +1,128 @@
+"""The durable point queue: SQLite in WAL mode, plus a dead-letter table for hopeless points."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+import logging
+from pathlib import Path
+import sqlite3
+import threading
+import time
+
+_LOGGER = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS queue (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- AUTOINCREMENT: ids never reused, so order is arrival order
+    line TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dead_letter (
+    id INTEGER PRIMARY KEY,
+    line TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    status INTEGER,
+    at REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One queued line of line protocol."""
+
+    id: int
+    line: str
+
+
+class PointQueue:
+    """Lines of line protocol that InfluxDB has not acknowledged yet.
+
+    ``put`` returns only after the rows are on disk (``synchronous=FULL``: survives power
+    loss, not just a killed process), which is what allows acking the MQTT message. Each
+    thread gets its own connection; WAL lets the writer read while the MQTT side appends.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._db().executescript(_SCHEMA)
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=True)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            self._local.db = db
+        return db
+
+    def put(self, lines: Iterable[str]) -> int:
+        """Append lines in one durable transaction; returns how many."""
+        db = self._db()
+        rows = [(line,) for line in lines]
+        if not rows:
+            return 0
+        with _transaction(db):
+            db.executemany("INSERT INTO queue (line) VALUES (?)", rows)
+        return len(rows)
+
+    def peek(self, limit: int) -> list[Row]:
+        """The oldest ``limit`` rows, in arrival order (they stay queued)."""
+        cur = self._db().execute("SELECT id, line FROM queue ORDER BY id LIMIT ?", (limit,))
+        return [Row(i, line) for i, line in cur]
+
+    def remove(self, rows: list[Row]) -> None:
+        """Drop rows InfluxDB has acknowledged."""
+        if not rows:
+            return
+        db = self._db()
+        with _transaction(db):
+            db.executemany("DELETE FROM queue WHERE id = ?", [(r.id,) for r in rows])
+
+    def dead_letter(self, rows: list[Row], reason: str, status: int | None) -> None:
+        """Move rows that can never be written out of the queue, keeping them and the reason."""
+        if not rows:
+            return
+        db = self._db()
+        now = time.time()
+        with _transaction(db):
+            db.executemany(
+                "INSERT OR REPLACE INTO dead_letter (id, line, reason, status, at) VALUES (?, ?, ?, ?, ?)",
+                [(r.id, r.line, reason, status, now) for r in rows],
+            )
+            db.executemany("DELETE FROM queue WHERE id = ?", [(r.id,) for r in rows])
+
+    def depth(self) -> int:
+        """Rows waiting to be written."""
+        return int(self._db().execute("SELECT count(*) FROM queue").fetchone()[0])
+
+    def dead_letters(self) -> list[tuple[str, str, int | None]]:
+        """Every dead-lettered (line, reason, status), oldest first."""
+        cur = self._db().execute("SELECT line, reason, status FROM dead_letter ORDER BY id")
+        return [(line, reason, status) for line, reason, status in cur]
+
+    def dead_letter_count(self) -> int:
+        """How many points were given up on (kept in the table)."""
+        return int(self._db().execute("SELECT count(*) FROM dead_letter").fetchone()[0])
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+
+class _transaction:
+    """BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error (the stdlib's implicit transactions are off)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -1,0 +1,250 @@
+"""Writes queued points to InfluxDB: batching, backoff, Retry-After, splitting and dead letters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from enum import Enum
+import logging
+import threading
+import time
+from typing import Final
+
+from influxdb_client import InfluxDBClient, WritePrecision
+from influxdb_client.client.write_api import SYNCHRONOUS
+from influxdb_client.rest import ApiException
+import urllib3
+
+from .points import PRECISION
+from .queue import PointQueue, Row
+
+_LOGGER = logging.getLogger(__name__)
+
+#: Rejections that will fail the same way on every retry: 400 bad line protocol or field type
+#: conflict, 422 points outside the bucket's retention. 413 is handled by splitting first.
+PERMANENT: Final = frozenset({400, 413, 422})
+#: Never sleep longer than this on a server's Retry-After, whatever it says.
+MAX_RETRY_AFTER: Final = 3600.0
+FIRST_BACKOFF: Final = 1.0
+
+
+class Verdict(Enum):
+    """What became of one write request."""
+
+    OK = "ok"
+    RETRY = "retry"  # transient: wait and send the same batch again
+    REJECTED = "rejected"  # permanent for at least one line of the batch
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The outcome of one HTTP write."""
+
+    verdict: Verdict
+    status: int | None = None  # HTTP status; None when no response (refused, timeout)
+    reason: str = ""
+    retry_after: float | None = None  # seconds the server asked us to wait
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Parse a Retry-After header (delta seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, min(float(value), MAX_RETRY_AFTER))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, min(when - (time.time() if now is None else now), MAX_RETRY_AFTER))
+
+
+class InfluxWriter:
+    """One sync HTTP write per call to ``/api/v2/write``; classifies the answer, never raises."""
+
+    def __init__(self, url: str, org: str, bucket: str, token: str, timeout: float) -> None:
+        self.bucket = bucket
+        self.org = org
+        # retries=False: this module decides when to retry, with the queue as the buffer.
+        self._client = InfluxDBClient(url=url, token=token, org=org, timeout=int(timeout * 1000), retries=False)
+        self._api = self._client.write_api(write_options=SYNCHRONOUS)
+        assert PRECISION == "ms"
+
+    def write(self, lines: list[str]) -> Result:
+        """Send ``lines`` as one request."""
+        try:
+            self._api.write(bucket=self.bucket, org=self.org, record="\n".join(lines), write_precision=WritePrecision.MS)
+        except ApiException as err:
+            status = int(err.status or 0)
+            reason = _error_text(err)
+            retry_after = retry_after_seconds(_header(err, "Retry-After"))
+            if status in PERMANENT:
+                return Result(Verdict.REJECTED, status, reason)
+            return Result(Verdict.RETRY, status, reason, retry_after)
+        except (urllib3.exceptions.HTTPError, OSError) as err:
+            return Result(Verdict.RETRY, None, f"{type(err).__name__}: {err}")
+        return Result(Verdict.OK, 204)
+
+    def close(self) -> None:
+        """Release the HTTP pool."""
+        self._client.close()
+
+
+def _header(err: ApiException, name: str) -> str | None:
+    headers = err.headers
+    if headers is None:
+        return None
+    if hasattr(headers, "get"):
+        value = headers.get(name)
+        return str(value) if value is not None else None
+    for key, value in headers:
+        if key.lower() == name.lower():
+            return str(value)
+    return None
+
+
+def _error_text(err: ApiException) -> str:
+    body = err.body.decode("utf-8", "replace") if isinstance(err.body, bytes) else str(err.body or "")
+    text = f"HTTP {err.status} {err.reason or ''}".strip()
+    return f"{text}: {body.strip()[:300]}" if body.strip() else text
+
+
+@dataclass
+class WriterStats:
+    """Counters the status line and topic report."""
+
+    written: int = 0
+    requests: int = 0
+    dead_lettered: int = 0
+    last_latency_ms: float | None = None
+    last_error: str | None = None
+    failing_since: float | None = None
+
+
+class QueueWriter:
+    """Drains a PointQueue into InfluxDB in arrival order, in its own thread.
+
+    A batch is sent when ``batch_size`` rows are queued or the oldest has waited
+    ``flush_interval``. Rows are removed only after a 2xx. Transient failures back off
+    exponentially up to ``max_backoff`` (or honour Retry-After) and retry the same batch, so
+    order is kept. A permanent rejection is narrowed down by splitting the batch until the
+    offending single lines are found; those go to the dead-letter table with the reason,
+    everything else is written (rewriting a point Influx already has is harmless).
+    """
+
+    def __init__(
+        self,
+        queue: PointQueue,
+        writer: InfluxWriter,
+        batch_size: int,
+        flush_interval: float,
+        max_backoff: float,
+    ) -> None:
+        self.queue = queue
+        self.writer = writer
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self.max_backoff = max_backoff
+        self.stats = WriterStats()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._backoff = FIRST_BACKOFF
+        self._waiting_since: float | None = None
+
+    def notify(self) -> None:
+        """New rows were committed (called by the MQTT side)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Run the drain loop in a thread."""
+        self._thread = threading.Thread(target=self._run, name="influx-writer", daemon=True)
+        self._thread.start()
+
+    def is_alive(self) -> bool:
+        """False once the drain thread has died."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the request in flight (if any) and stop."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self.step()
+        except Exception:  # a bug here must be loud, the supervisor restarts us
+            _LOGGER.exception("writer thread crashed")
+            raise
+        finally:
+            self.queue.close()
+
+    def step(self) -> None:
+        """Send at most one batch, or wait for one to be due."""
+        rows = self.queue.peek(self.batch_size)
+        now = time.monotonic()
+        if not rows:
+            self._waiting_since = None
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            return
+        if len(rows) < self.batch_size:
+            if self._waiting_since is None:
+                self._waiting_since = now
+            due = self._waiting_since + self.flush_interval
+            if now < due:
+                self._wake.wait(due - now)
+                self._wake.clear()
+                return
+        self._waiting_since = None
+        self._send(rows)
+
+    def _send(self, rows: list[Row]) -> None:
+        pending = [rows]
+        while pending and not self._stop.is_set():
+            batch = pending.pop(0)
+            started = time.monotonic()
+            result = self.writer.write([r.line for r in batch])
+            self.stats.requests += 1
+            if result.verdict is Verdict.OK:
+                self.queue.remove(batch)
+                self.stats.written += len(batch)
+                self.stats.last_latency_ms = (time.monotonic() - started) * 1000
+                if self.stats.failing_since is not None:
+                    _LOGGER.info("InfluxDB writes work again after %.0f s", time.monotonic() - self.stats.failing_since)
+                self.stats.failing_since = None
+                self.stats.last_error = None
+                self._backoff = FIRST_BACKOFF
+            elif result.verdict is Verdict.REJECTED:
+                if len(batch) > 1:
+                    half = len(batch) // 2
+                    pending[:0] = [batch[:half], batch[half:]]
+                    continue
+                _LOGGER.warning("dead-lettering a point InfluxDB rejects for good (%s): %.200s", result.reason,
+                                batch[0].line)
+                self.queue.dead_letter(batch, result.reason, result.status)
+                self.stats.dead_lettered += 1
+            else:
+                self._retry_later(result)
+                return  # the whole batch (what is left of it) is peeked again after the wait
+
+    def _retry_later(self, result: Result) -> None:
+        if self.stats.failing_since is None:
+            self.stats.failing_since = time.monotonic()
+        if result.reason != self.stats.last_error:
+            hint = " (check influx.token_file and the token's write permission on the bucket)" \
+                if result.status in (401, 403) else ""
+            _LOGGER.warning("InfluxDB write failed, points stay queued: %s%s", result.reason, hint)
+        self.stats.last_error = result.reason
+        if result.retry_after is not None:
+            delay = result.retry_after
+        else:
+            delay = self._backoff
+            self._backoff = min(self._backoff * 2, self.max_backoff)
+        self._stop.wait(delay)
