@@ -215,13 +215,6 @@ class Config(_Strict):
     @model_validator(mode="after")
     def _unique(self) -> Config:
         problems = []
-        for attr in ("id", "address"):
-            seen: dict[str, int] = {}
-            for i, d in enumerate(self.devices):
-                value = getattr(d, attr)
-                if value in seen:
-                    problems.append(f"devices[{i}].{attr} {value!r} is already used by devices[{seen[value]}]")
-                seen.setdefault(value, i)
         raws = [t.name for t in self.tiers if t.span is None]
         if len(raws) != 1:
             problems.append(f"tiers: exactly one tier must have span = null (the raw tier), found {len(raws)}")
@@ -272,12 +265,36 @@ def _explain(err: ValidationError) -> list[str]:
     return problems
 
 
+def _duplicate_devices(data: Any) -> list[str]:
+    """Devices sharing an id or a MAC, found on the raw data so they show beside other mistakes."""
+    devices = data.get("devices") if isinstance(data, dict) else None
+    if not isinstance(devices, list):
+        return []
+    problems = []
+    for attr in ("id", "address"):
+        seen: dict[str, int] = {}
+        for i, d in enumerate(devices):
+            value = d.get(attr) if isinstance(d, dict) else None
+            if not isinstance(value, str):
+                continue
+            if attr == "address":
+                value = value.strip().upper().replace("-", ":")
+            if value in seen:
+                problems.append(f"devices[{i}].{attr} {value!r} is already used by devices[{seen[value]}]")
+            seen.setdefault(value, i)
+    return problems
+
+
 def parse(data: Any, source: str = "<config>") -> Config:
     """Validate already-loaded data; ``ConfigError`` lists every problem."""
+    duplicates = _duplicate_devices(data)
     try:
-        return Config.model_validate(data)
+        cfg = Config.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(source, _explain(err)) from None
+        raise ConfigError(source, _explain(err) + duplicates) from None
+    if duplicates:
+        raise ConfigError(source, duplicates)
+    return cfg
 
 
 def load(path: str | Path) -> Config:
@@ -287,13 +304,12 @@ def load(path: str | Path) -> Config:
         raw = p.read_bytes()
     except OSError as err:
         raise ConfigError(str(p), [f"cannot read: {err.strerror}"]) from None
+    # By suffix; a file without one is JSON if it starts with "{" (TOML can start with "[").
+    is_json = p.suffix == ".json" or (p.suffix != ".toml" and raw.lstrip()[:1] == b"{")
     try:
-        if p.suffix == ".json" or raw.lstrip()[:1] in (b"{", b"["):
-            data = json.loads(raw)
-        else:
-            data = tomllib.loads(raw.decode("utf-8"))
+        data = json.loads(raw) if is_json else tomllib.loads(raw.decode("utf-8"))
     except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise ConfigError(str(p), [f"not valid {'JSON' if p.suffix == '.json' else 'TOML'}: {err}"]) from None
+        raise ConfigError(str(p), [f"not valid {'JSON' if is_json else 'TOML'}: {err}"]) from None
     return parse(data, str(p))
 
 

@@ -1,0 +1,58 @@
+"""LiTime driver against the simulator over 20-byte notifications."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from solarmon import catalog
+from solarmon.devices import LitimeMppt
+from solarmon.errors import DeviceTimeout, TransportError
+from solarmon.link import SimLink
+from solarmon.sim import LitimeSim
+
+
+async def _device() -> tuple[LitimeSim, LitimeMppt]:
+    sim = LitimeSim("C8:47:80:00:00:31")
+    link = SimLink(sim)
+    await link.connect(1)
+    return sim, LitimeMppt("mppt", link, timeout=0.5)
+
+
+async def test_poll_returns_every_catalog_field() -> None:
+    sim, dev = await _device()
+    fields = await dev.poll()
+    assert set(fields) == {f.name for f in catalog.LITIME_MPPT.fields}
+    for name, value in fields.items():
+        assert catalog.LITIME_MPPT.field(name).coerce(value) == value
+
+
+async def test_history_and_load_switch() -> None:
+    sim, dev = await _device()
+    day = await dev.history(3)
+    gen, load, peak, vmax, vmin = sim.history_registers(3)
+    assert (day["generated_energy"], day["load_energy"], day["max_charge_power"]) == (gen, load, peak)
+    assert day["max_battery_voltage"] == vmax / 10
+    await dev.set_load(False)
+    assert sim.load_on is False
+    assert (await dev.poll())["load_on"] is False
+
+
+async def test_silent_controller_times_out() -> None:
+    sim, dev = await _device()
+    sim.faults.silent = True
+    t0 = time.monotonic()
+    with pytest.raises(DeviceTimeout):
+        await dev.poll()
+    assert time.monotonic() - t0 < 2
+
+
+async def test_dropped_link_fails_the_next_write() -> None:
+    sim, dev = await _device()
+    sim.faults.drop_link = True
+    with pytest.raises(DeviceTimeout):
+        await dev.poll()
+    assert not dev.link.is_connected
+    with pytest.raises(TransportError):
+        await dev.poll()
