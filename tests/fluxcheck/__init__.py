@@ -100,7 +100,8 @@ def flux_errors(sources: Mapping[str, str]) -> dict[str, list[str]]:
 
 
 def grafana_source(query: str, variables: Mapping[str, str] | None = None) -> str:
-    """A dashboard query as Grafana sends it: template variables substituted, ``v`` defined.
+    """A dashboard query as Grafana sends it: template variables substituted, ``v`` defined
+    (after the imports, which Flux wants first).
 
     Every ``$var`` in the query must be in ``variables``: Grafana would otherwise send it
     verbatim and Flux would read ``${var}`` inside a string as interpolation.
@@ -113,4 +114,15 @@ def grafana_source(query: str, variables: Mapping[str, str] | None = None) -> st
             raise KeyError(f"query uses template variable ${name} with no value given")
         return values[name]
 
-    return GRAFANA_V_STUB + _GRAFANA_VAR.sub(substitute, query)
+    text = _GRAFANA_VAR.sub(substitute, query)
+    # Imports must stay first in a Flux file: the stub goes after them.
+    lines = text.splitlines(keepends=True)
+    head = 0
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped.startswith(("import ", "//")) or not stripped:
+            if stripped.startswith("import "):
+                head = i + 1
+            continue
+        break
+    return "".join(lines[:head]) + GRAFANA_V_STUB + "".join(lines[head:])

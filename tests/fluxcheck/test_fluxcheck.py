@@ -59,6 +59,9 @@ def test_grafana_variables_are_substituted() -> None:
     query = 'from(bucket: "solar_raw") |> range(start: -1h) |> filter(fn: (r) => r.device == "${device}")'
     text = grafana_source(query, {"device": "battery1"})
     assert text.startswith(GRAFANA_V_STUB)
+    with_import = grafana_source('import "strings"\n\n' + query, {"device": "battery1"})
+    assert with_import.startswith('import "strings"\n\n' + GRAFANA_V_STUB)
+    assert flux_errors({"q": with_import}) == {"q": []}
     assert 'r.device == "battery1"' in text
     assert flux_errors({"q": text}) == {"q": []}
     with pytest.raises(KeyError, match="device"):

@@ -21,6 +21,7 @@ COMMANDS: tuple[str, ...] = (
     "collect",
     "demo",
     "check_config",
+    "dashboards",
     "simulate",
     "bridge",
 )
