@@ -60,7 +60,7 @@ def test_grafana_variables_are_substituted() -> None:
     text = grafana_source(query, {"device": "battery1"})
     assert text.startswith(GRAFANA_V_STUB)
     with_import = grafana_source('import "strings"\n\n' + query, {"device": "battery1"})
-    assert with_import.startswith('import "strings"\n\n' + GRAFANA_V_STUB)
+    assert with_import.startswith('import "strings"\n' + GRAFANA_V_STUB)
     assert flux_errors({"q": with_import}) == {"q": []}
     assert 'r.device == "battery1"' in text
     assert flux_errors({"q": text}) == {"q": []}
