@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 import logging
 from pathlib import Path
@@ -73,26 +73,20 @@ class PointQueue:
         cur = self._db().execute("SELECT id, line FROM queue ORDER BY id LIMIT ?", (limit,))
         return [Row(i, line) for i, line in cur]
 
-    def remove(self, rows: list[Row]) -> None:
-        """Drop rows InfluxDB has acknowledged."""
-        if not rows:
-            return
-        db = self._db()
-        with _transaction(db):
-            db.executemany("DELETE FROM queue WHERE id = ?", [(r.id,) for r in rows])
-
-    def dead_letter(self, rows: list[Row], reason: str, status: int | None) -> None:
-        """Move rows that can never be written out of the queue, keeping them and the reason."""
-        if not rows:
+    def settle(self, written: Sequence[Row], dead: Sequence[tuple[Row, str, int | None]] = ()) -> None:
+        """In one transaction: drop rows InfluxDB acknowledged, and move rows it will never
+        accept to the dead-letter table with the reason and HTTP status (kept, not lost)."""
+        if not written and not dead:
             return
         db = self._db()
         now = time.time()
         with _transaction(db):
+            db.executemany("DELETE FROM queue WHERE id = ?", [(r.id,) for r in written])
             db.executemany(
                 "INSERT OR REPLACE INTO dead_letter (id, line, reason, status, at) VALUES (?, ?, ?, ?, ?)",
-                [(r.id, r.line, reason, status, now) for r in rows],
+                [(r.id, r.line, reason, status, now) for r, reason, status in dead],
             )
-            db.executemany("DELETE FROM queue WHERE id = ?", [(r.id,) for r in rows])
+            db.executemany("DELETE FROM queue WHERE id = ?", [(r.id,) for r, _reason, _status in dead])
 
     def depth(self) -> int:
         """Rows waiting to be written."""

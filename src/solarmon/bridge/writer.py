@@ -207,32 +207,41 @@ class QueueWriter:
 
     def _send(self, rows: list[Row]) -> None:
         pending = [rows]
-        while pending and not self._stop.is_set():
-            batch = pending.pop(0)
-            started = time.monotonic()
-            result = self.writer.write([r.line for r in batch])
-            self.stats.requests += 1
-            if result.verdict is Verdict.OK:
-                self.queue.remove(batch)
-                self.stats.written += len(batch)
-                self.stats.last_latency_ms = (time.monotonic() - started) * 1000
-                if self.stats.failing_since is not None:
-                    _LOGGER.info("InfluxDB writes work again after %.0f s", time.monotonic() - self.stats.failing_since)
-                self.stats.failing_since = None
-                self.stats.last_error = None
-                self._backoff = FIRST_BACKOFF
-            elif result.verdict is Verdict.REJECTED:
-                if len(batch) > 1:
-                    half = len(batch) // 2
-                    pending[:0] = [batch[:half], batch[half:]]
-                    continue
-                _LOGGER.warning("dead-lettering a point InfluxDB rejects for good (%s): %.200s", result.reason,
-                                batch[0].line)
-                self.queue.dead_letter(batch, result.reason, result.status)
-                self.stats.dead_lettered += 1
-            else:
-                self._retry_later(result)
-                return  # the whole batch (what is left of it) is peeked again after the wait
+        written: list[Row] = []
+        dead: list[tuple[Row, Result]] = []
+        try:
+            while pending and not self._stop.is_set():
+                batch = pending.pop(0)
+                started = time.monotonic()
+                result = self.writer.write([r.line for r in batch])
+                self.stats.requests += 1
+                if result.verdict is Verdict.OK:
+                    written += batch
+                    self.stats.last_latency_ms = (time.monotonic() - started) * 1000
+                    if self.stats.failing_since is not None:
+                        _LOGGER.info("InfluxDB writes work again after %.0f s",
+                                     time.monotonic() - self.stats.failing_since)
+                    self.stats.failing_since = None
+                    self.stats.last_error = None
+                    self._backoff = FIRST_BACKOFF
+                elif result.verdict is Verdict.REJECTED:
+                    if len(batch) > 1:  # find the offending line(s) by halving
+                        half = len(batch) // 2
+                        pending[:0] = [batch[:half], batch[half:]]
+                    else:
+                        dead.append((batch[0], result))
+                else:
+                    self._retry_later(result)
+                    return  # what is left is peeked again after the wait, in order
+        finally:
+            # One transaction for the whole batch, however it was split (fsyncs are slow on SD
+            # cards). A crash before this only means some points are written twice: harmless.
+            self.queue.settle(written, [(row, result.reason, result.status) for row, result in dead])
+            self.stats.written += len(written)
+            self.stats.dead_lettered += len(dead)
+            if dead:
+                _LOGGER.warning("dead-lettered %d point(s) InfluxDB rejects for good, first (%s): %.200s",
+                                len(dead), dead[0][1].reason, dead[0][0].line)
 
     def _retry_later(self, result: Result) -> None:
         if self.stats.failing_since is None:
