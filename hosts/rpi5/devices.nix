@@ -1,4 +1,4 @@
-# Your devices: the one file to edit.
+# Your appliance: the one file to edit (devices, SSH key, time zone).
 #
 # One entry per Bluetooth device. After editing, deploy with
 #   nixos-rebuild switch --flake .#solarmon --target-host root@<pi>
@@ -16,6 +16,14 @@
 # This is a plain attribute set (no function, no `lib`) on purpose: the test
 # tests/nix/test_render_config.py reads it with a bare nix-instantiate.
 {
+  # Who may log in over SSH (keys only; there are no passwords). Without a key here
+  # the Pi is unreachable over the network: add your public key before building.
+  users.users.root.openssh.authorizedKeys.keys = [
+    # "ssh-ed25519 AAAA... you@laptop"
+  ];
+
+  # time.timeZone = "Europe/Berlin";
+
   services.solarmon.devices = [
     {
       id = "mppt";
