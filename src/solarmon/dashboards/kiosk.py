@@ -49,10 +49,10 @@ def kiosk_url(uid: str, time_from: str | None = None) -> str:
     return f"{url}&from={time_from}&to=now" if time_from else url
 
 
-def _button(label: str, href: str, color: str, wide: bool = False) -> str:
-    basis = "100%" if wide else "40%"
+def _button(label: str, href: str, color: str, basis: int) -> str:
+    """A link styled as a button taking ``basis`` percent of a row (flex wraps the rest)."""
     return (
-        f'<a href="{href}" style="flex-grow:1;flex-basis:{basis};display:flex;align-items:center;'
+        f'<a href="{href}" style="flex-grow:1;flex-basis:{basis}%;display:flex;align-items:center;'
         f"justify-content:center;background-color:{color};color:#ffffff;font-size:22px;"
         f'font-weight:bold;text-decoration:none;border-radius:6px">{label}</a>'
     )
@@ -99,8 +99,9 @@ def kiosk(tiers: Sequence[Tier]) -> Json:
         # Row 4: the current chart and the touch buttons.
         timeseries(grid(0, 7, 17, 4), flux.current_flow(tiers), unit="amp", decimals=1, overrides=_flow_colors()),
         html(grid(17, 7, 7, 4), _buttons(
-            *(_button(label, kiosk_url(KIOSK_UID, start), "#1f60c4") for label, start in RANGES),
-            _button("cells ▸", kiosk_url(CELLS_UID), "#3d3d3d", wide=True),
+            # Three to a row: 6 h, 24 h, 7 d / 30 d, cells (two rows of ~60 px square buttons).
+            *(_button(label, kiosk_url(KIOSK_UID, start), "#1f60c4", 28) for label, start in RANGES),
+            _button("cells ▸", kiosk_url(CELLS_UID), "#3d3d3d", 60),
         )),
     ]
     return dashboard(KIOSK_UID, "solarmon kiosk", panels, time_from="now-6h", refresh="30s",
@@ -132,7 +133,7 @@ def cells(tiers: Sequence[Tier]) -> Json:
         stat(grid(6, 7, 6, 4), flux.balancing_now(tiers), name="balancing ${__field.name}", text_fields=True),
         stat(grid(12, 7, 6, 4), flux.alarms_now(tiers), name="${__field.name}", text_fields=True,
              color=_ALARM_COLORS, mappings=_ALARM_MAPPINGS, color_mode="background", no_value="NO DATA"),
-        html(grid(18, 7, 6, 4), _buttons(_button("◂ back", kiosk_url(KIOSK_UID), "#3d3d3d", wide=True))),
+        html(grid(18, 7, 6, 4), _buttons(_button("◂ back", kiosk_url(KIOSK_UID), "#3d3d3d", 100))),
     ]
     return dashboard(CELLS_UID, "solarmon kiosk: cells", panels, time_from="now-6h", refresh="30s",
                      tags=["solarmon", "kiosk"], hide_time_picker=True,
