@@ -24,6 +24,7 @@ COMMANDS: tuple[str, ...] = (
     "dashboards",
     "simulate",
     "bridge",
+    "flux",
 )
 
 

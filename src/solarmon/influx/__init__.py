@@ -1,0 +1,1 @@
+"""InfluxDB side: Flux downsampling tasks, idempotent bootstrap, storage estimate."""
