@@ -6,8 +6,11 @@ syntax errors in every module, host, package and VM test before CI or a user doe
 
 from __future__ import annotations
 
+import ast
+import json
 import os
 from pathlib import Path
+import re
 import shutil
 import subprocess
 
@@ -42,3 +45,48 @@ def test_parses(path: Path) -> None:
     env = dict(os.environ, NIX_CONFIG="build-users-group =")
     out = subprocess.run([exe, "--parse", str(path)], capture_output=True, text=True, env=env, timeout=60, check=False)
     assert out.returncode == 0, out.stderr
+
+
+def _eval_json(exe: str, expr: str) -> object:
+    env = dict(os.environ, NIX_CONFIG="build-users-group =")
+    out = subprocess.run(
+        [exe, "--eval", "--strict", "--json", "--expr", expr],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in (ROOT / "tests" / "nixos").glob("*.nix") if p.name != "common-node.nix"),
+    ids=lambda p: p.name,
+)
+def test_vm_test_script_is_valid_python(path: Path) -> None:
+    """The testScript of each NixOS VM test compiles (the driver would only find out in a VM)."""
+    exe = shutil.which("nix-instantiate")
+    if exe is None:
+        pytest.skip("nix-instantiate is not installed (apt-get install nix-bin)")
+    test = _eval_json(exe, f'builtins.removeAttrs (import {path} {{ pkgs = {{ }}; lib = {{ }}; }}) [ "nodes" ]')
+    assert isinstance(test, dict)
+    assert test["name"].startswith("solarmon-")
+    ast.parse(test["testScript"], filename=f"{path.name}:testScript")
+
+
+def test_flake_lock_pins_every_input_by_revision() -> None:
+    """flake.lock is a version-7 lock whose nodes are locked to a revision with a hash."""
+    lock = json.loads((ROOT / "flake.lock").read_text())
+    assert lock["version"] == 7
+    root = lock["nodes"][lock["root"]]
+    assert set(root["inputs"]) == {"nixpkgs", "nixos-hardware"}
+    for name in root["inputs"]:
+        locked = lock["nodes"][name]["locked"]
+        assert re.fullmatch(r"[0-9a-f]{40}", locked["rev"]), name
+        assert re.fullmatch(r"sha256-[A-Za-z0-9+/]{43}=", locked["narHash"]), name
+        assert isinstance(locked["lastModified"], int), name
+    assert "nixos-26.05" in lock["nodes"]["nixpkgs"]["original"]["url"]
+    assert lock["nodes"]["nixos-hardware"]["inputs"] == {"nixpkgs": ["nixpkgs"]}

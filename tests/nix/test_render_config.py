@@ -93,9 +93,9 @@ def test_example_host_renders_a_valid_config(role: str, tmp_path: Path) -> None:
 
 def test_secrets_are_credential_paths_never_values(tmp_path: Path) -> None:
     values = (
-        "{ devices = devices ++ [ { id = \"battery3\"; kind = \"jbd-bms\"; "
-        "address = \"a4:c1:38:00:00:09\"; auth = \"password\"; "
-        "passwordFile = \"/var/lib/solarmon-secrets/jbd-battery3\"; } ]; }"
+        '{ devices = devices ++ [ { id = "battery3"; kind = "jbd-bms"; '
+        'address = "a4:c1:38:00:00:09"; auth = "password"; '
+        'passwordFile = "/var/lib/solarmon-secrets/jbd-battery3"; } ]; }'
     )
     collect = render(values, "collect")
     bridge = render(values, "bridge")
@@ -134,7 +134,7 @@ def test_a_wrong_option_is_reported_by_check_config(tmp_path: Path) -> None:
     # A typo in the freeform `settings` and a bad MAC address: both reach the app, which
     # must name each key instead of silently ignoring it.
     values = (
-        "{ devices = devices ++ [ { id = \"bad\"; kind = \"jbd-bms\"; address = \"not-a-mac\"; } ]; "
+        '{ devices = devices ++ [ { id = "bad"; kind = "jbd-bms"; address = "not-a-mac"; } ]; '
         "settings.collector.intervall = 5; }"
     )
     result = check_config(render(values, "collect"), tmp_path)
