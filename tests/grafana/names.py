@@ -16,7 +16,11 @@ _METHOD = re.compile(r'\bmethod:\s*"([^"]*)"')
 _FIELD = re.compile(r'r\._field\s*==\s*"([^"]*)"')
 # Inside a tier read: measurement = kind in the raw bucket, the method in the tiers.
 _PICK = re.compile(r'if \w+\.raw then "([^"]*)" else "([^"]*)"')
-_READ = re.compile(r'_read\(kind: "([^"]*)", method: "([^"]*)", fn: (\w+), every: [^,]+, pred: ([^\n]*)\)')
+# A tier read: both measurements named (kind for raw, method for tiers), then the window reducer.
+_READ = re.compile(
+    r'\(r\._measurement == "([^"]*)" or r\._measurement == "([^"]*)"\) and r\.kind == "([^"]*)" and ([^\n]*)\)\n'
+    r"\s*\|> aggregateWindow\(every: [^,]+, fn: (\w+)"
+)
 
 
 def unknown_names(text: str, tiers: Sequence[Tier]) -> list[str]:
@@ -58,8 +62,10 @@ def _raw_clauses(text: str) -> list[str]:
 def _reads(text: str) -> list[str]:
     """In tier reads, each field must be of the kind and stored under the method."""
     problems = []
-    for kind_name, method, _fn, pred in _READ.findall(text):
+    for kind_name, method, kind_tag, pred, _fn in _READ.findall(text):
         kind = catalog.KINDS.get(kind_name)
+        if kind_tag != kind_name:
+            problems.append(f"read of measurement {kind_name!r} filters kind {kind_tag!r}")
         if kind is None:
             continue
         for name in _FIELD.findall(pred):
@@ -72,7 +78,7 @@ def _reads(text: str) -> list[str]:
 
 def read_calls(text: str) -> list[tuple[str, str, str, str]]:
     """(kind, method, fn, pred) of every tier read in a query."""
-    return _READ.findall(text)
+    return [(kind, method, fn, pred) for kind, method, _tag, pred, fn in _READ.findall(text)]
 
 
 def walk(node: Any) -> Iterator[dict[str, Any]]:

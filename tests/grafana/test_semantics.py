@@ -55,7 +55,11 @@ def test_datasource_uid_everywhere(boards: dict[str, Any]) -> None:
 def test_sign_convention_of_the_current_chart() -> None:
     """Supply positive (PV, battery discharge), consumption negative (load, battery charge)."""
     text = flux.current_flow(DEFAULT_TIERS).text
-    reads = re.findall(r'_read\(kind: "([^"]+)"[^\n]*?r\._field == "(\w+)"\)\n\s*\|> map\(fn: \(r\) => \(\{[^}]*_value: ([^}]*)\}\)\)', text)
+    reads = re.findall(
+        r'r\.kind == "([^"]+)" and r\._field == "(\w+)"\)\n[^\n]*aggregateWindow[^\n]*\n'
+        r"\s*\|> map\(fn: \(r\) => \(\{[^}]*_value: ([^}]*)\}\)\)",
+        text,
+    )
     signs = {(kind, field): value.strip() for kind, field, value in reads}
     assert signs == {
         ("litime-mppt", "charge_current"): "r._value",

@@ -21,16 +21,6 @@ _TZ_PRELUDE: Final = (
     '_loc = if _tz == "" or _tz == "utc" or _tz == "browser" then timezone.utc else timezone.location(name: _tz)'
 )
 
-# One tier read: measurement is the kind in the raw bucket and the method in the tiers.
-_READ_FN: Final = """_read = (kind, method, fn, every, pred) => {
-    m = if _tier.raw then kind else method
-    return from(bucket: _tier.bucket)
-        |> range(start: v.timeRangeStart, stop: v.timeRangeStop)
-        |> filter(fn: (r) => r._measurement == m and r.kind == kind)
-        |> filter(fn: pred)
-        |> aggregateWindow(every: every, fn: fn, createEmpty: false, timeSrc: "_start", location: _loc)
-}"""
-
 # Window reducer per tier measurement: a window of means is averaged, of minima reduced by min...
 _REDUCER: Final = {"mean": "mean", "min": "min", "max": "max", "last": "last", "bit_or": "_bitOr"}
 
@@ -227,7 +217,6 @@ def _tiered(tiers: Sequence[Tier], parts: Sequence[str], extra_imports: Iterable
     body = "\n".join([
         tier_prelude(tiers),
         _TZ_PRELUDE,
-        _READ_FN,
         *([_BIT_OR_FN] if uses_bit_or else []),
         *defs,
         "union(tables: [",
@@ -239,12 +228,31 @@ def _tiered(tiers: Sequence[Tier], parts: Sequence[str], extra_imports: Iterable
     return Query(tuple(imports), body)
 
 
+def _source(kind: catalog.DeviceKind, method: str, fields: Sequence[str], device: str | None,
+            bucket: str, start: str, stop: str) -> str:
+    """Rows of ``fields`` from the raw bucket or a tier bucket, whichever ``bucket`` names at run time.
+
+    The measurement is the kind in the raw bucket and the method in the tiers; naming both as
+    literals keeps the filter one InfluxDB can push down to storage (no run-time choice inside
+    the predicate), and each bucket only has one of them.
+    """
+    _check(kind, fields, method)
+    k = _str(kind.name)
+    return (
+        f"from(bucket: {bucket})\n"
+        f"        |> range(start: {start}, stop: {stop})\n"
+        f"        |> filter(fn: (r) => (r._measurement == {k} or r._measurement == {_str(method)}) and r.kind == {k}"
+        f" and {_pred(fields, device).removeprefix('(r) => ')})"
+    )
+
+
 def _read(kind: catalog.DeviceKind, method: str, fields: Sequence[str], device: str | None,
           every: str = "_every", fn: str | None = None) -> str:
-    _check(kind, fields, method)
+    """A tier read over the dashboard range, aggregated to ``every`` windows."""
     return (
-        f"_read(kind: {_str(kind.name)}, method: {_str(method)}, fn: {fn or _REDUCER[method]}, "
-        f"every: {every}, pred: {_pred(fields, device)})"
+        _source(kind, method, fields, device, "_tier.bucket", "v.timeRangeStart", "v.timeRangeStop")
+        + f"\n        |> aggregateWindow(every: {every}, fn: {fn or _REDUCER[method]}, createEmpty: false, "
+        'timeSrc: "_start", location: _loc)'
     )
 
 
@@ -326,12 +334,8 @@ def year_over_year(tiers: Sequence[Tier], device: str | None, years: int = 10) -
         "_month = date.truncate(t: v.timeRangeStop, unit: 1mo, location: _loc)",
         f"""_year = (back) => {{
     start = date.sub(d: back, from: _month, location: _loc)
-    tier = _tierFor(start: start)
-    m = if tier.raw then {_str(LITIME_MPPT.name)} else "last"
-    return from(bucket: tier.bucket)
-        |> range(start: start, stop: date.add(d: 1mo, to: start, location: _loc))
-        |> filter(fn: (r) => r._measurement == m and r.kind == {_str(LITIME_MPPT.name)})
-        |> filter(fn: {_pred([field], device)})
+    stop = date.add(d: 1mo, to: start, location: _loc)
+    return {_source(LITIME_MPPT, "last", [field], device, "_tierFor(start: start).bucket", "start", "stop")}
         |> aggregateWindow(every: 1d, fn: max, createEmpty: false, timeSrc: "_start", location: _loc)
         |> map(fn: (r) => ({{
             _time: date.add(d: back, to: r._time, location: _loc),
