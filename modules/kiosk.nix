@@ -28,6 +28,7 @@ let
     "--check-for-update-interval=31536000"
     "--overscroll-history-navigation=0"
     "--user-data-dir=/tmp/solarmon-kiosk-browser"
+    "--force-device-scale-factor=1"
   ]
   ++ k.extraBrowserFlags
   ++ [ k.url ];
@@ -60,7 +61,8 @@ in
 
     url = mkOption {
       type = types.str;
-      default = "${grafanaUrl}/d/solarmon-kiosk?orgId=1&kiosk";
+      # _dash.hide*: current Grafana shows these controls even in kiosk mode (grafana/README.md).
+      default = "${grafanaUrl}/d/solarmon-kiosk?orgId=1&kiosk&_dash.hideTimePicker&_dash.hideVariables&_dash.hideLinks";
       description = "Page the kiosk shows.";
     };
 
@@ -69,7 +71,9 @@ in
     extraBrowserFlags = mkOption {
       type = types.listOf types.str;
       default = [ ];
-      example = [ "--force-device-scale-factor=1.25" ];
+      # Grafana switches to its one-column layout below 768 px of grid width (800 px
+      # screen): keep the zoom at 1, or slightly below (grafana/README.md).
+      example = [ "--force-device-scale-factor=0.95" ];
       description = "Extra command-line flags for the browser.";
     };
 

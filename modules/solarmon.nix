@@ -177,14 +177,16 @@ let
     UMask = "0077";
   };
 
-  # Restart with a growing delay (5 s up to 10 min) instead of a tight loop. A broken
-  # config makes the app exit 2 after listing every problem; that is not retried.
+  # Restart with a growing delay (5 s, then up to 10 min) instead of a tight loop: a
+  # broken config (the app lists every problem and exits 2) retries at most every 10 min
+  # and floods neither the journal nor the SD card, while a transient failure (BlueZ,
+  # broker or InfluxDB not up yet) recovers on its own. Exit 2 is also the app's code for
+  # operational errors (e.g. InfluxDB unreachable), so it is not excluded from restarts.
   restartPolicy = {
     Restart = "on-failure";
     RestartSec = "5s";
     RestartSteps = 10;
     RestartMaxDelaySec = "10min";
-    RestartPreventExitStatus = 2;
   };
 
   secretsUnit = "solarmon-secrets.service";
@@ -479,7 +481,6 @@ in
         RestartSec = "10s";
         RestartSteps = 6;
         RestartMaxDelaySec = "10min";
-        RestartPreventExitStatus = 2;
         TimeoutStartSec = "5min";
       };
     };
