@@ -424,21 +424,21 @@ class _Handler(BaseHTTPRequestHandler):
             if self._denied("orgs", "read"):
                 return
             orgs = [{"id": s.org_id, "name": s.org}] if q.get("org") in (None, s.org) else []
-            self._reply(200, {"orgs": orgs, "links": {}})
+            self._reply(200, {"orgs": orgs, "links": {"self": self.path}})
         elif url.path == "/api/v2/buckets":
             if self._denied("buckets", "read"):
                 return
             with s.lock:
                 found = [b.to_json() for b in s.buckets.values() if q.get("name") in (None, b.name)]
             offset, limit = int(q.get("offset", 0)), int(q.get("limit", 20))
-            self._reply(200, {"buckets": found[offset: offset + limit], "links": {}})
+            self._reply(200, {"buckets": found[offset: offset + limit], "links": {"self": self.path}})
         elif url.path == "/api/v2/tasks":
             if self._denied("tasks", "read"):
                 return
             with s.lock:
                 found = [t.to_json() for t in sorted(s.tasks.values(), key=lambda t: t.id)
                          if q.get("name") in (None, t.name) and (q.get("after") is None or t.id > q["after"])]
-            self._reply(200, {"tasks": found[: int(q.get("limit", 100))], "links": {}})
+            self._reply(200, {"tasks": found[: int(q.get("limit", 100))], "links": {"self": self.path}})
         else:
             self._reply(404, {"code": "not found", "message": "path not found"})
 

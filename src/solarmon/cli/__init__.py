@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "simulate",
     "bridge",
     "flux",
+    "bootstrap",
 )
 
 
