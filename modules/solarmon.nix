@@ -430,7 +430,7 @@ in
         ]
         ++ jbdCredentials;
         # D-Bus policy for org.bluez: see modules/bluetooth.nix.
-        SupplementaryGroups = [ config.services.solarmon.bluetooth.group ];
+        SupplementaryGroups = lib.optional cfg.bluetooth.enable cfg.bluetooth.group;
       };
     };
 

@@ -40,6 +40,17 @@
   ];
   boot.loader.generic-extlinux-compatible.configurationLimit = 10;
 
+  sdImage = {
+    # nixos-hardware copies all vendor firmware, every DTB and overlay and U-Boot: more
+    # than sd-image.nix's 30 MiB default. Raspberry Pi OS uses 512 MiB.
+    firmwareSize = 256;
+    # /boot (kernel, initrd, extlinux.conf) lives on the ext4 root partition.
+    populateRootCommands = ''
+      mkdir -p ./files/boot
+      ${config.boot.loader.generic-extlinux-compatible.populateCmd} -c ${config.system.build.toplevel} -d ./files/boot
+    '';
+  };
+
   ###### SD-image pitfalls with the vendor kernel
   # sd-image.nix turns on hardware.enableAllHardware, whose initrd module list (SATA,
   # VMware, Rockchip, ...) is partly missing from linux-rpi's bcm2712 config.
@@ -89,8 +100,9 @@
       PermitRootLogin = "prohibit-password";
     };
   };
-  # No passwords anywhere: accounts come only from this configuration.
-  users.mutableUsers = false;
+  # root has no password (locked) and the kiosk user has no shell login: SSH keys are
+  # the only way in. (users.mutableUsers = false would refuse to evaluate the example
+  # config while its key list is still empty.)
   warnings = lib.optional (config.users.users.root.openssh.authorizedKeys.keys == [ ]) ''
     hosts/rpi5/devices.nix: users.users.root.openssh.authorizedKeys.keys is empty, so nobody can
     log in to the Pi (SSH takes keys only). Add your public key before building the image.
