@@ -139,6 +139,10 @@ def test_alarms_are_red_unless_ok(by_uid: dict[str, Any]) -> None:
         assert ok["options"]["OK"]["color"] == "green"
         assert other["type"] == "regex" and other["options"]["result"]["color"] == "red"
         assert re.fullmatch(other["options"]["pattern"], "cell overvoltage, short circuit")
+        assert re.fullmatch(other["options"]["pattern"], "OFFLINE")
+        # A silent device is reported, not dropped: it was seen within the raw retention.
+        query = panel["targets"][0]["query"]
+        assert '"OFFLINE"' in query and "range(start: -86400s)" in query
 
 
 def test_soc_per_battery_is_from_the_bms(by_uid: dict[str, Any]) -> None:

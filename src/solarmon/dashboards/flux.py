@@ -12,7 +12,8 @@ from ..tiers import Tier, raw_tier
 from .tiering import tier_function, tier_prelude
 
 #: "Now" values older than this are not shown: a stale number must not look live.
-NOW_WINDOW: Final = "-10m"
+STALE_AFTER: Final = 600  # s
+NOW_WINDOW: Final = f"-{STALE_AFTER // 60}m"
 
 #: The dashboard's time zone (Grafana global variable); day windows follow it.
 _TZ_PRELUDE: Final = (
@@ -118,17 +119,20 @@ def _bit_words(value: str, bits: dict[int, str]) -> str:
 
 
 def alarms_now(tiers: Sequence[Tier]) -> Query:
-    """Per device: "OK", or the active BMS protection bits / controller alarm code as words."""
-    raw = raw_tier(tiers).bucket
+    """Per device: "OK", the active BMS protection bits / controller alarm code as words, or
+    "OFFLINE" when it sent nothing for a while (it was seen within the raw retention).
+    """
+    raw = raw_tier(tiers)
     _check(JBD_BMS, ["protection_flags"])
     _check(LITIME_MPPT, ["alarm_flags"])
-    body = f"""from(bucket: {_str(raw)})
-    |> range(start: {NOW_WINDOW})
+    body = f"""from(bucket: {_str(raw.bucket)})
+    |> range(start: -{raw.retention}s)
     |> filter(fn: (r) => (r._measurement == {_str(JBD_BMS.name)} and r._field == "protection_flags")
         or (r._measurement == {_str(LITIME_MPPT.name)} and r._field == "alarm_flags"))
     |> last()
     |> map(fn: (r) => ({{_stop: r._stop, _field: r.device, _value:
-        if r._value == 0 then "OK"
+        if int(v: r._time) < int(v: r._stop) - {STALE_AFTER * 1_000_000_000} then "OFFLINE"
+        else if r._value == 0 then "OK"
         else if r._field == "alarm_flags" then "alarm " + string(v: r._value)
         else {_bit_words("r._value", JBD_PROTECTION_BITS)}}}))
 {_ONE_ROW}"""

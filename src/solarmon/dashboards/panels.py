@@ -119,8 +119,9 @@ def timeseries(pos: Json, query: Query, *, unit: str, title: str = "", descripti
         "lineWidth": 1 if bars else 2,
         "fillOpacity": 80 if bars else fill,
         "spanNulls": 3600000,  # raw series of different devices do not share timestamps
-        "showPoints": "never",
+        "showPoints": "auto",  # a lone window between gaps stays visible
         "axisSoftMin": 0 if bars else None,
+        "barAlignment": 1 if bars else None,  # a day's bar covers that day, not the midnight before
     }
     custom = {k: v for k, v in custom.items() if v is not None}
     defaults: Json = {"unit": unit, "custom": custom, "color": {"mode": "palette-classic"}}
