@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from solarmon.catalog import KINDS
 from solarmon.cli import main
 from solarmon.dashboards import DATASOURCE_UID, build_all, flux, render
+from solarmon.dashboards.panels import UNITS
 from solarmon.tiers import DEFAULT_TIERS
 
 from .names import walk
@@ -88,3 +90,8 @@ def test_files_are_plain_json_without_ids_or_versions_grafana_would_fight(name: 
     board = json.loads((DASHBOARDS / name).read_text(encoding="utf-8"))
     assert "id" not in board  # provisioning assigns it
     assert board["editable"] is False
+
+
+def test_every_catalog_unit_has_a_grafana_unit() -> None:
+    units = {f.unit for k in KINDS.values() for f in k.fields}
+    assert units - set(UNITS) == set()
