@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "bridge",
     "flux",
     "bootstrap",
+    "estimate",
 )
 
 
