@@ -133,6 +133,8 @@
             ];
             shellHook = ''
               export PYTHONPATH="$PWD/src''${PYTHONPATH:+:$PYTHONPATH}"
+              # tests/nix/test_module_eval.py evaluates modules/ with the real module system.
+              export SOLARMON_NIXPKGS_LIB=${nixpkgs}/lib
             '';
           };
         }

@@ -1,0 +1,130 @@
+"""The NixOS modules evaluate with the real module system, with nixpkgs' options stubbed.
+
+Needs nixpkgs' ``lib`` (pure Nix, no packages): set ``SOLARMON_NIXPKGS_LIB`` to its
+directory (the flake's dev shell does). Skipped otherwise. This catches option typos,
+type errors and assertion regressions in modules/ that ``--parse`` cannot see.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+import shutil
+import subprocess
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.nix
+
+ROOT = Path(__file__).resolve().parents[2]
+HARNESS = ROOT / "tests" / "nix" / "eval-modules.nix"
+DEVICES = ROOT / "hosts" / "rpi5" / "devices.nix"
+SIMULATOR = ROOT / "hosts" / "vm" / "simulator.nix"
+
+
+def evaluate(modules: str) -> dict[str, Any]:
+    exe = shutil.which("nix-instantiate")
+    lib = os.environ.get("SOLARMON_NIXPKGS_LIB")
+    if exe is None:
+        pytest.skip("nix-instantiate is not installed (apt-get install nix-bin)")
+    if not lib or not (Path(lib) / "default.nix").is_file():
+        pytest.skip("SOLARMON_NIXPKGS_LIB does not point to a nixpkgs lib directory")
+    out = subprocess.run(
+        [
+            exe,
+            "--eval",
+            "--strict",
+            "--json",
+            str(HARNESS),
+            "--arg",
+            "lib",
+            f"import {lib}",
+            "--arg",
+            "modules",
+            modules,
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, NIX_CONFIG="build-users-group ="),
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+EXAMPLE = f"[ (import {DEVICES}) {{ services.solarmon.enable = true; services.solarmon.kiosk.enable = true; }} ]"
+
+
+def test_example_host_evaluates_without_failed_assertions() -> None:
+    cfg = evaluate(EXAMPLE)
+    assert cfg["failedAssertions"] == []
+    for unit in ("solarmon-secrets", "solarmon-collect", "solarmon-bridge", "solarmon-bootstrap", "cage-tty1"):
+        assert unit in cfg["units"], unit
+    assert cfg["firewall"] == [3000]
+    assert set(cfg["configFiles"]) == {"collect", "bridge", "bootstrap", "simulate"}
+
+
+def test_app_units_are_hardened_and_get_secrets_only_as_credentials() -> None:
+    units = evaluate(EXAMPLE)["units"]
+    for name in ("solarmon-collect", "solarmon-bridge", "solarmon-bootstrap"):
+        sc = units[name]["serviceConfig"]
+        assert sc["DynamicUser"] is True
+        assert sc["ProtectSystem"] == "strict"
+        assert sc["CapabilityBoundingSet"] == ""
+        assert "AF_UNIX" in sc["RestrictAddressFamilies"]
+        assert sc["Restart"] == "on-failure"
+        for cred in sc["LoadCredential"]:
+            _, path = cred.split(":", 1)
+            assert path.startswith("/var/lib/solarmon-secrets/"), cred
+        assert "solarmon-secrets.service" in units[name]["requires"]
+    assert units["solarmon-collect"]["serviceConfig"]["SupplementaryGroups"] == ["solarmon-ble"]
+    assert "bluetooth.service" in units["solarmon-collect"]["after"]
+    assert units["solarmon-bridge"]["serviceConfig"]["StateDirectory"] == "solarmon-bridge"
+    # The bridge must survive InfluxDB outages: Wants, never Requires.
+    assert "influxdb2.service" not in units["solarmon-bridge"]["requires"]
+
+
+def test_per_service_credentials_and_users_line_up() -> None:
+    cfg = evaluate(EXAMPLE)
+    users = cfg["mosquitto"]["listeners"][0]["users"]
+    assert set(users) == {"solarmon-collect", "solarmon-bridge"}
+    assert cfg["mosquitto"]["listeners"][0]["address"] == "127.0.0.1"
+    auths = cfg["influxdb2"]["provision"]["organizations"]["solarmon"]["auths"]
+    assert auths["solarmon-bridge"]["writeBuckets"] == ["solar_raw"]
+    assert "writeBuckets" not in auths["solarmon-grafana"]
+    buckets = cfg["influxdb2"]["provision"]["organizations"]["solarmon"]["buckets"]
+    assert set(buckets) == {"solar_raw", "solar_2m", "solar_5m", "solar_30m", "solar_2h"}
+    ds = cfg["grafana"]["provision"]["datasources"]["settings"]["datasources"][0]
+    assert ds["uid"] == "solarmon-influx"
+    assert ds["secureJsonData"]["token"].startswith("$__file{/run/credentials/grafana.service/")
+    assert cfg["grafana"]["settings"]["analytics"]["reporting_enabled"] is False
+
+
+def test_simulator_and_jbd_password_credentials() -> None:
+    modules = (
+        f"[ {SIMULATOR} ({{ lib, ... }}: {{ services.solarmon.enable = true; "
+        'services.solarmon.simulator.enable = true; services.solarmon.simulator.faults = [ "battery1:wrong-password" ]; '
+        'services.solarmon.devices = [ { id = "battery1"; kind = "jbd-bms"; address = "A4:C1:38:00:00:02"; '
+        'auth = "password"; passwordFile = "/etc/solarmon-test/jbd-battery1"; } ]; }) ]'
+    )
+    units = evaluate(modules)["units"]
+    cred = "jbd-password-battery1:/etc/solarmon-test/jbd-battery1"
+    assert cred in units["solarmon-collect"]["serviceConfig"]["LoadCredential"]
+    assert cred in units["solarmon-simulator"]["serviceConfig"]["LoadCredential"]
+    assert "--fault battery1:wrong-password" in units["solarmon-simulator"]["serviceConfig"]["ExecStart"]
+
+
+def test_assertion_messages_name_the_option() -> None:
+    modules = (
+        "[ { services.solarmon.enable = true; services.solarmon.devices = [ "
+        '{ id = "b"; kind = "jbd-bms"; address = "A4:C1:38:00:00:02"; passwordFile = "/nix/store/x-pw"; } '
+        '{ id = "b"; kind = "litime-mppt"; address = "a4:c1:38:00:00:02"; auth = "password"; } ]; } ]'
+    )
+    failed = evaluate(modules)["failedAssertions"]
+    assert failed, failed
+    assert all(m.startswith("services.solarmon.") for m in failed), failed
+    assert any("duplicate id" in m for m in failed)
+    assert any("passwordFile: must be an absolute path outside the Nix store" in m for m in failed)
