@@ -34,6 +34,7 @@ RANGES: Final = (("6 h", "now-6h"), ("24 h", "now-24h"), ("7 d", "now-7d"), ("30
 # LiFePO4 cell limits (the reference system): under 2.9 V or over 3.65 V is a fault.
 _CELL_COLORS: Final = thresholds("red", (2.9, "orange"), (3.1, "green"), (3.5, "orange"), (3.65, "red"))
 _SPREAD_COLORS: Final = thresholds("green", (0.03, "orange"), (0.1, "red"))
+_CHARGING_COLORS: Final = thresholds("orange", (0, "green"))
 _SOC_COLORS: Final = thresholds("red", (20, "orange"), (40, "green"))
 # No data from a device is shown in red as well: the monitor must not look fine when blind.
 _ALARM_COLORS: Final = thresholds("red")
@@ -88,7 +89,8 @@ def kiosk(tiers: Sequence[Tier]) -> Json:
         # Row 2: battery and energy.
         _per_device(grid(0, 3, 4, 2), "pv_voltage", mppt, "PV", tiers, decimals=1),
         _per_device(grid(4, 3, 5, 2), "pack_voltage", jbd, "", tiers, decimals=2),
-        _per_device(grid(9, 3, 5, 2), "current", jbd, "", tiers, decimals=1),
+        # The BMS's own sign (+ while charging), unlike the chart: green charging, orange discharging.
+        _per_device(grid(9, 3, 5, 2), "current", jbd, "", tiers, decimals=1, color=_CHARGING_COLORS),
         _per_device(grid(14, 3, 5, 2), "today_generated_energy", mppt, "PV today", tiers, decimals=0),
         _per_device(grid(19, 3, 5, 2), "today_load_energy", mppt, "load today", tiers, decimals=0),
         # Row 3: cells and temperatures.
