@@ -1,9 +1,9 @@
 # The solarmon Python application, built from pyproject.toml with nixpkgs' Python set.
 #
 #   withSim = true  adds Bumble for `solarmon simulate --ble` (VM tests, demo VM).
-#                   pyproject pins bumble==0.0.236 (the app patches one Bumble internal,
-#                   see solarmon/sim/ble.py); here nixpkgs' Bumble is used with the pin
-#                   relaxed, so the simulator runs with whatever version nixpkgs ships.
+#                   pyproject pins bumble==0.0.236 because solarmon/sim/ble.py overrides
+#                   Bumble internals verified against that release, so nixpkgs' Bumble
+#                   is rebuilt at exactly 0.0.236 from the PyPI sdist.
 {
   lib,
   python3Packages,
@@ -13,6 +13,18 @@
 
 let
   root = ../.;
+
+  bumble = python3Packages.bumble.overridePythonAttrs (_old: {
+    version = "0.0.236";
+    src = python3Packages.fetchPypi {
+      pname = "bumble";
+      version = "0.0.236";
+      # sha256 of bumble-0.0.236.tar.gz as served by PyPI.
+      hash = "sha256-zqn72Lip/3hWe8SpezXVTHL88QEJR2okUY0BOU+72YI=";
+    };
+    # Bumble's own test suite is not ours to run (and needs more than the sdist has).
+    doCheck = false;
+  });
   pyproject = lib.importTOML ../pyproject.toml;
   fs = lib.fileset;
 in
@@ -48,9 +60,6 @@ python3Packages.buildPythonApplication {
       rich
     ]
     ++ lib.optionals withSim [ bumble ];
-
-  # The `sim` extra pins Bumble exactly; nixpkgs' Bumble may be another version.
-  pythonRelaxDeps = [ "bumble" ];
 
   nativeCheckInputs = with python3Packages; [
     pytestCheckHook
