@@ -84,7 +84,7 @@ in
           apiVersion = 1;
           datasources = [
             {
-              name = "solarmon InfluxDB";
+              name = "InfluxDB (solarmon)"; # same as grafana/provisioning/datasources/solarmon.yaml
               type = "influxdb";
               uid = g.datasourceUid;
               access = "proxy";
