@@ -95,3 +95,12 @@ def test_files_are_plain_json_without_ids_or_versions_grafana_would_fight(name: 
 def test_every_catalog_unit_has_a_grafana_unit() -> None:
     units = {f.unit for k in KINDS.values() for f in k.fields}
     assert units - set(UNITS) == set()
+
+
+def test_no_fixed_decimals_on_auto_scaled_units(boards: dict[str, Any]) -> None:
+    """Grafana scales W/Wh/A to k/m units; a fixed decimal count would show 1534 W as "2 kW"."""
+    for board in boards.values():
+        for panel in board["panels"]:
+            defaults = panel.get("fieldConfig", {}).get("defaults", {})
+            if defaults.get("unit") in ("watt", "watth", "amp"):
+                assert "decimals" not in defaults, (board["uid"], panel["id"])

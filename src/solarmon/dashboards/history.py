@@ -97,7 +97,7 @@ def history(tiers: Sequence[Tier]) -> Json:
         + "; min/max bands come from the tiers' min and max measurements."
     )
     panels = [
-        timeseries(grid(0, 0, 24, 9), flux.current_flow(tiers), unit="amp", decimals=1,
+        timeseries(grid(0, 0, 24, 9), flux.current_flow(tiers), unit="amp",
                    title="Current: supply + / consumption −",
                    description="PV charge current and battery discharge are positive; load current and battery "
                    "charge are negative (battery = −BMS current). All devices. " + tier_note),
@@ -106,13 +106,12 @@ def history(tiers: Sequence[Tier]) -> Json:
         _band_panel(grid(8, 9, 8, 8), tiers, [Band(JBD_BMS, "pack_voltage", "pack")], BATTERY,
                     "Pack voltage ${battery}", "Mean with min–max band.", decimals=2),
         _band_panel(grid(16, 9, 8, 8), tiers, [Band(JBD_BMS, "current", "current")], BATTERY,
-                    "Battery current ${battery}", "BMS current, positive while charging; min–max band.",
-                    decimals=1),
+                    "Battery current ${battery}", "BMS current, positive while charging; min–max band."),
         _band_panel(grid(0, 17, 8, 8), tiers, [Band(LITIME_MPPT, "pv_voltage", "PV")], CONTROLLER,
                     "PV voltage ${mppt}", "Solar panel voltage, mean with min–max band.", decimals=1),
         _band_panel(grid(8, 17, 8, 8), tiers, [Band(LITIME_MPPT, "charge_power", "charge"),
                                                Band(LITIME_MPPT, "load_power", "load")], CONTROLLER,
-                    "Power ${mppt}", "Charge (MPPT output) and load output power; min–max bands.", decimals=0),
+                    "Power ${mppt}", "Charge (MPPT output) and load output power; min–max bands."),
         timeseries(grid(16, 17, 8, 8), flux.means(tiers, [(JBD_BMS, sensors, BATTERY),
                                                            (LITIME_MPPT, controller_temps, CONTROLLER)]),
                    unit="celsius", decimals=1, title="Temperatures", fill=0,
@@ -120,15 +119,15 @@ def history(tiers: Sequence[Tier]) -> Json:
                    overrides=_names(JBD_BMS, sensors) + _names(LITIME_MPPT, controller_temps)),
         _band_panel(grid(0, 25, 12, 8), tiers, [Band(JBD_BMS, "cell_voltage_delta", "spread")], BATTERY,
                     "Cell balance ${battery}: highest − lowest cell",
-                    "Spread between the highest and lowest cell, mean with min–max band.", decimals=3),
+                    "Spread between the highest and lowest cell, mean with min–max band."),
         timeseries(grid(12, 25, 12, 8), flux.means(tiers, [(JBD_BMS, cells, BATTERY)]), unit="volt",
                    decimals=3, title="Cell voltages ${battery}", fill=0,
                    description="Window mean of every cell.", overrides=_names(JBD_BMS, cells)),
         timeseries(grid(0, 33, 12, 8), flux.daily_energy(tiers, CONTROLLER), unit="watth", bars=True,
-                   title="Energy per day ${mppt}", decimals=0,
+                   title="Energy per day ${mppt}",
                    description="The controller's daily counters at the end of each day (dashboard time zone). "
                    "'load output' is the controller's load terminal only."),
-        timeseries(grid(12, 33, 12, 8), flux.year_over_year(tiers, CONTROLLER), unit="watth", decimals=0,
+        timeseries(grid(12, 33, 12, 8), flux.year_over_year(tiers, CONTROLLER), unit="watth",
                    title="Generated per day: this month and the same month in earlier years", fill=0,
                    description="The month of the range end; earlier years are moved onto it to overlay."),
         state_timeline(grid(0, 41, 16, 9), flux.flag_history(tiers, BATTERY, CONTROLLER),

@@ -78,10 +78,11 @@ def kiosk(tiers: Sequence[Tier]) -> Json:
     """The main kiosk page: everything now, and the current chart over a touch-selected range."""
     jbd, mppt = JBD_BMS, LITIME_MPPT
     panels = [
-        # Row 1 (3 rows high): the big numbers.
+        # Row 1 (3 rows high): the big numbers. Watts, watt-hours, amps and the cell spread keep
+        # Grafana's automatic decimals: a fixed count would turn 1534 W into "2 kW".
         _per_device(grid(0, 0, 6, 3), "soc", jbd, "", tiers, decimals=0, color=_SOC_COLORS),
-        _per_device(grid(6, 0, 5, 3), "charge_power", mppt, "PV", tiers, decimals=0),
-        _per_device(grid(11, 0, 4, 3), "load_power", mppt, "load", tiers, decimals=0),
+        _per_device(grid(6, 0, 5, 3), "charge_power", mppt, "PV", tiers),
+        _per_device(grid(11, 0, 4, 3), "load_power", mppt, "load", tiers),
         stat(grid(15, 0, 4, 3), flux.latest_per_device(tiers, LITIME_MPPT, "charging_state"),
              name="${__field.name}", mappings=value_text(CHARGING_STATES, CHARGING_STATE_COLORS)),
         stat(grid(19, 0, 5, 3), flux.alarms_now(tiers), name="${__field.name}", text_fields=True,
@@ -90,16 +91,16 @@ def kiosk(tiers: Sequence[Tier]) -> Json:
         _per_device(grid(0, 3, 4, 2), "pv_voltage", mppt, "PV", tiers, decimals=1),
         _per_device(grid(4, 3, 5, 2), "pack_voltage", jbd, "", tiers, decimals=2),
         # The BMS's own sign (+ while charging), unlike the chart: green charging, orange discharging.
-        _per_device(grid(9, 3, 5, 2), "current", jbd, "", tiers, decimals=1, color=_CHARGING_COLORS),
-        _per_device(grid(14, 3, 5, 2), "today_generated_energy", mppt, "PV today", tiers, decimals=0),
-        _per_device(grid(19, 3, 5, 2), "today_load_energy", mppt, "load today", tiers, decimals=0),
+        _per_device(grid(9, 3, 5, 2), "current", jbd, "", tiers, color=_CHARGING_COLORS),
+        _per_device(grid(14, 3, 5, 2), "today_generated_energy", mppt, "PV today", tiers),
+        _per_device(grid(19, 3, 5, 2), "today_load_energy", mppt, "load today", tiers),
         # Row 3: cells and temperatures.
         _per_device(grid(0, 5, 5, 2), "cell_voltage_min", jbd, "min", tiers, decimals=3, color=_CELL_COLORS),
         _per_device(grid(5, 5, 5, 2), "cell_voltage_max", jbd, "max", tiers, decimals=3, color=_CELL_COLORS),
-        _per_device(grid(10, 5, 5, 2), "cell_voltage_delta", jbd, "Δ", tiers, decimals=3, color=_SPREAD_COLORS),
+        _per_device(grid(10, 5, 5, 2), "cell_voltage_delta", jbd, "Δ", tiers, color=_SPREAD_COLORS),
         stat(grid(15, 5, 9, 2), flux.temperatures_now(tiers), name="°C ${__field.name}", text_fields=True),
         # Row 4: the current chart and the touch buttons.
-        timeseries(grid(0, 7, 17, 4), flux.current_flow(tiers), unit="amp", decimals=1, overrides=_flow_colors()),
+        timeseries(grid(0, 7, 17, 4), flux.current_flow(tiers), unit="amp", overrides=_flow_colors()),
         html(grid(17, 7, 7, 4), _buttons(
             # Three to a row: 6 h, 24 h, 7 d / 30 d, cells (two rows of ~60 px square buttons).
             *(_button(label, kiosk_url(KIOSK_UID, start), "#1f60c4", 28) for label, start in RANGES),
@@ -130,7 +131,7 @@ def cells(tiers: Sequence[Tier]) -> Json:
                  minimum=2.8, maximum=3.65),
         bargauge(grid(15, 0, 9, 7), flux.sensors_now(tiers), unit="celsius", decimals=0,
                  color=thresholds("blue", (0, "green"), (45, "orange"), (55, "red")), minimum=-10, maximum=70),
-        _per_device(grid(0, 7, 6, 4), "cell_voltage_delta", JBD_BMS, "Δ", tiers, decimals=3,
+        _per_device(grid(0, 7, 6, 4), "cell_voltage_delta", JBD_BMS, "Δ", tiers,
                     color=_SPREAD_COLORS),
         stat(grid(6, 7, 6, 4), flux.balancing_now(tiers), name="balancing ${__field.name}", text_fields=True),
         stat(grid(12, 7, 6, 4), flux.alarms_now(tiers), name="${__field.name}", text_fields=True,
