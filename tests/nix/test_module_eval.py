@@ -128,3 +128,42 @@ def test_assertion_messages_name_the_option() -> None:
     assert all(m.startswith("services.solarmon.") for m in failed), failed
     assert any("duplicate id" in m for m in failed)
     assert any("passwordFile: must be an absolute path outside the Nix store" in m for m in failed)
+
+
+def test_flake_outputs_are_wired() -> None:
+    """flake.nix evaluates with a stub nixpkgs: every promised output exists."""
+    exe = shutil.which("nix-instantiate")
+    lib = os.environ.get("SOLARMON_NIXPKGS_LIB")
+    if exe is None:
+        pytest.skip("nix-instantiate is not installed (apt-get install nix-bin)")
+    if not lib or not (Path(lib) / "default.nix").is_file():
+        pytest.skip("SOLARMON_NIXPKGS_LIB does not point to a nixpkgs lib directory")
+    out = subprocess.run(
+        [
+            exe,
+            "--eval",
+            "--strict",
+            "--json",
+            str(ROOT / "tests" / "nix" / "eval-flake.nix"),
+            "--arg",
+            "lib",
+            f"import {lib}",
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, NIX_CONFIG="build-users-group ="),
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    flake = json.loads(out.stdout)
+    assert flake["inputs"] == ["nixos-hardware", "nixpkgs"]
+    for system in ("x86_64-linux", "aarch64-linux"):
+        assert {"solarmon", "default"} <= set(flake["packages"][system])
+        assert flake["devShells"][system] == ["default"]
+    assert "sdImage" in flake["packages"]["aarch64-linux"]
+    assert flake["nixosConfigurations"] == ["solarmon", "solarmon-vm"]
+    assert flake["nixosModules"] == ["default"]
+    assert {"appliance", "jbd-wrong-password", "render-config", "solarmon"} <= set(flake["checks"])
+    assert flake["apps"]["demo-vm"]["type"] == "app"
+    assert len(flake["renderConfigFiles"]) == 4
