@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 import pytest
 
-from solarmon.dashboards.tiering import choose_tier, tier_function
+from solarmon.dashboards.tiering import GRACE, choose_tier, tier_function
 from solarmon.tiers import DAY, DEFAULT_TIERS, HOUR, Tier
 
 _THRESHOLD = re.compile(r'if age <= (\d+) then \{bucket: "([^"]+)"')
@@ -37,8 +37,11 @@ def test_default_tier_choice(age: int, expected: str) -> None:
 
 
 def test_edges_of_the_default_tiers() -> None:
-    assert choose_tier(DEFAULT_TIERS, 1 * DAY).name == "raw"  # "last 24 hours" still reads raw data
-    assert choose_tier(DEFAULT_TIERS, 1 * DAY + 1).name == "2m"
+    # "Last 24 hours" reaches the server a moment older than 24 h: it still reads raw data.
+    assert choose_tier(DEFAULT_TIERS, 1 * DAY + 5).name == "raw"
+    assert choose_tier(DEFAULT_TIERS, 1 * DAY + GRACE).name == "raw"
+    assert choose_tier(DEFAULT_TIERS, 1 * DAY + GRACE + 1).name == "2m"
+    assert choose_tier(DEFAULT_TIERS, 7 * DAY + 5).name == "2m"
     assert choose_tier(DEFAULT_TIERS, 20 * 365 * DAY).name == "2h"  # older than kept: the coarsest
 
 
@@ -58,5 +61,5 @@ def test_flux_text_and_python_agree(tiers: tuple[Tier, ...], age: int) -> None:
 def test_flux_thresholds_come_from_the_retentions() -> None:
     text = tier_function(DEFAULT_TIERS)
     pairs = [(int(limit) // 1_000_000_000, bucket) for limit, bucket in _THRESHOLD.findall(text)]
-    assert pairs == [(t.retention, t.bucket) for t in DEFAULT_TIERS[:-1]]
+    assert pairs == [(t.retention + GRACE, t.bucket) for t in DEFAULT_TIERS[:-1]]
     assert _LAST.findall(text) == [DEFAULT_TIERS[-1].bucket]

@@ -10,6 +10,10 @@ from ..tiers import Tier, downsampled, raw_tier
 _NS: Final = 1_000_000_000
 #: Raw data has no window; aggregate it to whole seconds at least.
 _RAW_STEP_NS: Final = _NS
+#: Grafana computes the range start before the query runs, so "last 24 hours" arrives a little
+#: older than 24 h; it must still read the 24 h raw bucket. InfluxDB drops whole shard groups
+#: (1 h for a 1-day bucket) only after they are past the retention, so the edge is still there.
+GRACE: Final = 600  # s
 
 
 def ordered(tiers: Sequence[Tier]) -> list[Tier]:
@@ -19,7 +23,7 @@ def ordered(tiers: Sequence[Tier]) -> list[Tier]:
 
 def covers(tier: Tier, age: float) -> bool:
     """True if ``tier`` still holds data ``age`` seconds old (retention 0 keeps forever)."""
-    return tier.retention == 0 or age <= tier.retention
+    return tier.retention == 0 or age <= tier.retention + GRACE
 
 
 def choose_tier(tiers: Sequence[Tier], age: float) -> Tier:
@@ -38,7 +42,8 @@ def _record(tier: Tier) -> str:
 
 
 def tier_function(tiers: Sequence[Tier]) -> str:
-    """Flux ``_tierFor(start)``: the same rule as :func:`choose_tier`, thresholds in ns.
+    """Flux ``_tierFor(start)``: the same rule as :func:`choose_tier`, thresholds in ns
+    (retention + grace).
 
     It returns ``{bucket, raw, step}``; ``step`` is the tier's window (1 s for raw data).
     """
@@ -48,7 +53,7 @@ def tier_function(tiers: Sequence[Tier]) -> str:
         if tier is chain[-1] or tier.retention == 0:
             lines.append(f"        {_record(tier)}")
             break
-        lines.append(f"        if age <= {tier.retention * _NS} then {_record(tier)} else")
+        lines.append(f"        if age <= {(tier.retention + GRACE) * _NS} then {_record(tier)} else")
     lines.append("}")
     return "\n".join(lines)
 
