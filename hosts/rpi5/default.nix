@@ -114,25 +114,36 @@
 
   ###### Time: NTP when there is a network, the Pi 5's RTC when there is none
   services.timesyncd.enable = true;
-  # Set the clock from the RTC early (needs the RTC battery; the kernel may not do it
-  # itself when the RTC driver is a module), before anything timestamps samples.
+  # Take the time from the RTC (kept by its backup battery) when it is plausible and ahead
+  # of the system clock. Without a battery the RTC restarts at 1970 after a power cut; then
+  # timesyncd's saved clock (/var/lib/systemd/timesync/clock) is the best there is.
+  # Runs early at boot if /dev/rtc0 already exists, and again when udev sees the RTC.
   systemd.services.solarmon-rtc-restore = {
     description = "Set the system clock from the RTC";
     wantedBy = [ "sysinit.target" ];
-    before = [
-      "time-set.target"
-      "sysinit.target"
-    ];
+    before = [ "time-set.target" ];
     wants = [ "time-set.target" ];
     unitConfig = {
       DefaultDependencies = false;
       ConditionPathExists = "/dev/rtc0";
     };
-    serviceConfig = {
-      Type = "oneshot";
-      ExecStart = "${pkgs.util-linux}/bin/hwclock --hctosys --utc";
-    };
+    path = [
+      pkgs.util-linux
+      pkgs.coreutils
+    ];
+    serviceConfig.Type = "oneshot";
+    script = ''
+      now=$(date +%s)
+      rtc=$(date -d "$(hwclock --get --utc)" +%s) || exit 0
+      if [ "$rtc" -gt 1735689600 ] && [ "$rtc" -gt "$now" ]; then
+        hwclock --hctosys --utc
+        echo "system clock set from the RTC"
+      fi
+    '';
   };
+  services.udev.extraRules = ''
+    SUBSYSTEM=="rtc", KERNEL=="rtc0", TAG+="systemd", ENV{SYSTEMD_WANTS}+="solarmon-rtc-restore.service"
+  '';
   # Write NTP time back to the RTC once a day, if NTP is synchronized.
   systemd.services.solarmon-rtc-save = {
     description = "Save NTP time to the RTC";
