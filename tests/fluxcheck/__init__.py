@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 import json
 import logging
+import os
 from pathlib import Path
 import re
 import shutil
@@ -12,6 +13,7 @@ import subprocess
 
 __all__ = [
     "GRAFANA_V_STUB",
+    "STRICT_ENV",
     "available",
     "flux_errors",
     "grafana_source",
@@ -63,13 +65,24 @@ def available() -> bool:
     return _install() is None
 
 
+#: Set (e.g. in CI) to make a missing checker a test failure instead of a skip.
+STRICT_ENV = "SOLARMON_REQUIRE_FLUX"
+
+
 def require() -> None:
-    """Skip the calling test with the reason when the checker cannot run here."""
+    """Skip the calling test with the reason when the checker cannot run here.
+
+    With ``SOLARMON_REQUIRE_FLUX=1`` in the environment it fails instead, so CI cannot pass
+    by silently skipping every Flux check.
+    """
     import pytest  # only tests call this; the module itself stays importable without pytest
 
     reason = _install()
-    if reason is not None:
-        pytest.skip(reason)
+    if reason is None:
+        return
+    if os.environ.get(STRICT_ENV, "") not in ("", "0"):
+        pytest.fail(f"{reason} ({STRICT_ENV} is set)")
+    pytest.skip(reason)
 
 
 def flux_errors(sources: Mapping[str, str]) -> dict[str, list[str]]:

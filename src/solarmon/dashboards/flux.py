@@ -8,7 +8,7 @@ from typing import Final
 
 from .. import catalog
 from ..catalog import JBD_BMS, JBD_PROTECTION_BITS, LITIME_MPPT, Aggregation
-from ..tiers import Tier, raw_tier
+from ..tiers import DAY, Tier, raw_tier
 from .tiering import tier_function, tier_prelude
 
 #: "Now" values older than this are not shown: a stale number must not look live.
@@ -125,8 +125,9 @@ def alarms_now(tiers: Sequence[Tier]) -> Query:
     raw = raw_tier(tiers)
     _check(JBD_BMS, ["protection_flags"])
     _check(LITIME_MPPT, ["alarm_flags"])
+    lookback = raw.retention or DAY  # 0 = kept forever; a day back is enough to know a device
     body = f"""from(bucket: {_str(raw.bucket)})
-    |> range(start: -{raw.retention}s)
+    |> range(start: -{lookback}s)
     |> filter(fn: (r) => (r._measurement == {_str(JBD_BMS.name)} and r._field == "protection_flags")
         or (r._measurement == {_str(LITIME_MPPT.name)} and r._field == "alarm_flags"))
     |> last()
