@@ -64,7 +64,9 @@
     def count(bucket, pred="true", start="-1h", stop="now()"):
         return first_value(flux(
             f'from(bucket: "{bucket}") |> range(start: {start}, stop: {stop}) '
-            f"|> filter(fn: (r) => {pred}) |> group() |> count()"
+            # count() per series first: one table mixing float and integer fields would be
+            # a schema collision in Flux.
+            f"|> filter(fn: (r) => {pred}) |> count() |> group() |> sum()"
         ))
 
 
