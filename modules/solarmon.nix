@@ -462,12 +462,9 @@ in
     systemd.services.solarmon-bootstrap = {
       description = "solarmon bootstrap: InfluxDB buckets and downsampling tasks";
       wantedBy = [ "multi-user.target" ];
-      # Requires: when influxdb2 restarts (it does once after provisioning new tokens),
-      # the bootstrap runs again; it is idempotent.
-      requires = [
-        "influxdb2.service"
-        secretsUnit
-      ];
+      # Requires the local InfluxDB: when influxdb2 restarts (it does once after
+      # provisioning new tokens), the bootstrap runs again; it is idempotent.
+      requires = [ secretsUnit ] ++ lib.optional cfg.influxdb.enable "influxdb2.service";
       after = [
         "influxdb2.service"
         secretsUnit
