@@ -98,7 +98,7 @@ class DeviceRunner:
             try:
                 await self._connect()
             except AuthError as err:
-                self._fail(str(err))
+                self._fail(str(err), warn=False)
                 if warned_auth != str(err):
                     self.device.log.warning("%s", err)  # once per distinct message, not per retry
                     warned_auth = str(err)
@@ -106,8 +106,8 @@ class DeviceRunner:
                 await asyncio.sleep(AUTH_RETRY)
                 continue
             except (TransportError, ProtocolError, TimeoutError) as err:
-                self._fail(f"connect: {err}")
-                self.device.log.info("connect failed (%s); retry in %.0f s", err, backoff)
+                self._fail(f"connect: {err or type(err).__name__}")
+                self.device.log.info("connect failed (%s); retry in %.1f s", err or type(err).__name__, backoff)
                 await self._disconnect()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
@@ -164,9 +164,11 @@ class DeviceRunner:
         self.c.sink.set_availability(self.cfg.id, True)
         self.c.sink.publish(Sample(ts_ms, self.cfg.id, self.device.kind, fields))
 
-    def _fail(self, error: str) -> None:
+    def _fail(self, error: str, warn: bool = True) -> None:
         self.health.record_failure(error)
         if self.failing:
+            if warn and self.health.consecutive == self.c.cfg.collector.offline_after:
+                self.device.log.warning("offline after %d failures: %s", self.health.consecutive, error)
             self.c.sink.set_availability(self.cfg.id, False)
             self.c.device_failing()
 

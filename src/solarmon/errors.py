@@ -68,6 +68,14 @@ class DeviceTimeout(TransportError):
     """No complete reply arrived within the request timeout."""
 
 
+class NoAuthReply(DeviceTimeout):
+    """Silence to a password frame: the wrong adapter generation, or a hung link.
+
+    Silence cannot tell the two apart, so it is retried with backoff like any timeout
+    (and counts towards an adapter power-cycle); explicit rejections are ``AuthError``.
+    """
+
+
 # --- configuration -------------------------------------------------------------
 
 

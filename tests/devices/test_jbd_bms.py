@@ -6,7 +6,7 @@ import pytest
 
 from solarmon.config import AuthMode
 from solarmon.devices import JbdBms
-from solarmon.errors import BadChecksum, DeviceTimeout, PairingRequired, WrongPassword
+from solarmon.errors import BadChecksum, DeviceTimeout, NoAuthReply, PairingRequired, WrongPassword
 from solarmon.link import SimLink
 from solarmon.sim import JbdSim
 
@@ -81,7 +81,7 @@ async def test_adapter_that_ignores_password_frames() -> None:
     sim = JbdSim(MAC, auth="password")
     sim.faults.silent = True
     dev = await _device(sim, AuthMode.PASSWORD, "123456")
-    with pytest.raises(WrongPassword, match="no answer"):
+    with pytest.raises(NoAuthReply, match="no answer"):
         await dev.setup()
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..config import AuthMode
-from ..errors import DeviceTimeout, PairingRequired, ProtocolError, WrongPassword
+from ..errors import DeviceTimeout, NoAuthReply, PairingRequired, ProtocolError, TransportError, WrongPassword
 from ..link import Link
 from ..payload import FieldValue
 from ..protocols import jbd as proto
@@ -11,7 +11,7 @@ from .base import Assembler, Device
 
 # Password steps answer within ~150 ms; silence for a second means the adapter does not
 # take this sequence (wrong generation or wrong password): give up rather than loop.
-AUTH_TIMEOUT = 1.5
+AUTH_TIMEOUT = 1.0
 
 
 class JbdBms(Device):
@@ -55,6 +55,9 @@ class JbdBms(Device):
         try:
             await self._read(proto.Register.BASIC_INFO, AUTH_TIMEOUT)
         except DeviceTimeout:
+            if not self.link.is_connected:
+                # Silence because the link dropped says nothing about passwords.
+                raise TransportError(f"{self.id}: link lost while probing for authentication") from None
             return False
         return True
 
@@ -62,9 +65,9 @@ class JbdBms(Device):
         try:
             reply = await self.request(frame, AUTH_TIMEOUT)
         except DeviceTimeout:
-            raise WrongPassword(
+            raise NoAuthReply(
                 f"{self.id}: no answer to the {what} within {AUTH_TIMEOUT} s: this adapter does not take "
-                "JBD password frames (try auth = 'none') or it is another generation"
+                "JBD password frames (try auth = 'none'), is another generation, or the link hangs"
             ) from None
         if reply == frame:
             raise PairingRequired(
