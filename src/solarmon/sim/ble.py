@@ -44,6 +44,8 @@ _WRITE_PROPS: Final = {
     "jbd-bms": _PROPS.WRITE_WITHOUT_RESPONSE,
 }
 _NOTIFY_PROPS: Final = _PROPS.NOTIFY | _PROPS.READ
+# LE event mask bit of the LE Enhanced Connection Complete event (subevent 0x0A -> bit 9).
+_ENHANCED_CONN_COMPLETE: Final = 1 << 9
 
 
 class FixedLocalLink(LocalLink):
@@ -94,6 +96,31 @@ class AdapterController(Controller):
         elif self.hung and isinstance(packet, hci.HCI_AclDataPacket):
             return
         super().on_hci_packet(packet)
+
+    def send_hci_packet(self, packet: hci.HCI_Packet) -> None:
+        """Report new connections the way the host asked for.
+
+        Why: the spec says that when the host unmasks LE Enhanced Connection Complete, only
+        that event is sent for a new connection; Bumble 0.0.236 always sends the legacy one.
+        Linux 6.1 then waits for the enhanced event, times the connect out after a few
+        seconds, cancels it, and its HCI command queue stalls: the next Disconnect from
+        bluetoothd is only sent ~15 s later.
+        """
+        if isinstance(packet, hci.HCI_LE_Connection_Complete_Event) and self.le_event_mask & _ENHANCED_CONN_COMPLETE:
+            packet = hci.HCI_LE_Enhanced_Connection_Complete_Event(
+                status=packet.status,
+                connection_handle=packet.connection_handle,
+                role=packet.role,
+                peer_address_type=packet.peer_address_type,
+                peer_address=packet.peer_address,
+                local_resolvable_private_address=hci.Address.ANY,
+                peer_resolvable_private_address=hci.Address.ANY,
+                connection_interval=packet.connection_interval,
+                peripheral_latency=packet.peripheral_latency,
+                supervision_timeout=packet.supervision_timeout,
+                central_clock_accuracy=packet.central_clock_accuracy,
+            )
+        super().send_hci_packet(packet)
 
     def on_link_acl_data(self, sender_address: hci.Address, transport: PhysicalTransport, data: bytes) -> None:
         """Drop data from the peripherals while hung."""
@@ -186,7 +213,7 @@ class Peripheral:
         self.device.gatt_server.max_mtu = mtu
         self.notify_char, write_char = self._characteristics(simulator)
         chars = [self.notify_char] if write_char is self.notify_char else [self.notify_char, write_char]
-        self.device.add_service(Service(UUID(simulator.service_uuid), chars))
+        self.device.add_service(Service(short_uuid(simulator.service_uuid), chars))
         self.device.on(Device.EVENT_CONNECTION, self._on_connection)
 
     def _characteristics(self, simulator: Any) -> tuple[Characteristic[bytes], Characteristic[bytes]]:
@@ -194,10 +221,10 @@ class Peripheral:
         value = CharacteristicValue(read=lambda _conn: b"", write=self._on_write)
         perms = Characteristic.Permissions.READABLE | Characteristic.Permissions.WRITEABLE
         if _norm(simulator.write_uuid) == _norm(simulator.notify_uuid):
-            char: Characteristic[bytes] = Characteristic(UUID(simulator.write_uuid), write_props | _NOTIFY_PROPS, perms, value)
+            char: Characteristic[bytes] = Characteristic(short_uuid(simulator.write_uuid), write_props | _NOTIFY_PROPS, perms, value)
             return char, char
-        notify: Characteristic[bytes] = Characteristic(UUID(simulator.notify_uuid), _NOTIFY_PROPS, perms, b"")
-        write: Characteristic[bytes] = Characteristic(UUID(simulator.write_uuid), write_props, perms, value)
+        notify: Characteristic[bytes] = Characteristic(short_uuid(simulator.notify_uuid), _NOTIFY_PROPS, perms, b"")
+        write: Characteristic[bytes] = Characteristic(short_uuid(simulator.write_uuid), write_props, perms, value)
         return notify, write
 
     async def start(self) -> None:
@@ -285,8 +312,16 @@ class Peripheral:
         self.stats.last_service_ms = (time.monotonic() - received) * 1000
 
 
+def short_uuid(uuid: str) -> UUID:
+    """The 16-bit form of a UUID on the Bluetooth base (what the real adapters declare)."""
+    full = UUID(uuid).to_bytes(force_128=True)  # little-endian: base tail first
+    if full[:12] == UUID.BASE_UUID and full[14:] == b"\0\0":
+        return UUID(int.from_bytes(full[12:14], "little"))
+    return UUID(uuid)
+
+
 def _norm(uuid: str) -> str:
-    return str(UUID(uuid)).upper()
+    return str(short_uuid(uuid)).upper()
 
 
 def _advertising_data(name: str, service_uuid: str) -> bytes:
@@ -297,7 +332,7 @@ def _advertising_data(name: str, service_uuid: str) -> bytes:
         (AdvertisingData.FLAGS, bytes([flags])),
         (AdvertisingData.COMPLETE_LOCAL_NAME, name.encode()),
     ]
-    uuid = UUID(service_uuid)
+    uuid = short_uuid(service_uuid)
     if len(uuid.uuid_bytes) == 2:
         fields.append((AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS, uuid.uuid_bytes))
     data = bytes(AdvertisingData(fields))

@@ -1,0 +1,153 @@
+"""Guest test rig: the simulated devices, config files, waits with timeouts, small handles.
+
+Imported by the guest conftest and tests (the guest directory is on sys.path under pytest).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+import json
+import os
+from pathlib import Path
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from solarmon.cli.simulate import send_command
+
+OUT = Path(os.environ.get("BLEVM_OUT", "/mnt/out"))
+
+
+@dataclass(frozen=True)
+class SimDevice:
+    """One simulated device as the config file names it."""
+
+    id: str
+    kind: str
+    address: str
+    name: str
+    notify_uuid: str
+    write_uuid: str
+
+
+MPPT = SimDevice("mppt", "litime-mppt", "C8:47:80:00:00:01", "BT-LTMPPT-BLEVM",
+                 "0000ffe1-0000-1000-8000-00805f9b34fb", "0000ffe1-0000-1000-8000-00805f9b34fb")
+BMS = SimDevice("bms", "jbd-bms", "A4:C1:38:00:00:02", "JBD-SP04S034-BLEVM",
+                "0000ff01-0000-1000-8000-00805f9b34fb", "0000ff02-0000-1000-8000-00805f9b34fb")
+DEVICES = (MPPT, BMS)
+PASSWORD = "123456"  # the JBD adapter's BLE password in this rig (not a real secret)
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float, step: float = 0.2) -> Any:
+    """Poll ``check`` until it returns something truthy; fail the test with ``what`` otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(step)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def bluetoothd_path() -> str:
+    for path in ("/usr/libexec/bluetooth/bluetoothd", "/usr/lib/bluetooth/bluetoothd", "/usr/sbin/bluetoothd"):
+        if os.access(path, os.X_OK):
+            return path
+    return shutil.which("bluetoothd") or "bluetoothd"
+
+
+def adapter_powered(adapter: str = "hci0") -> bool:
+    """Is the adapter up and powered according to BlueZ (Adapter1.Powered over D-Bus)?"""
+    out = subprocess.run(
+        ["dbus-send", "--system", "--print-reply", "--dest=org.bluez", f"/org/bluez/{adapter}",
+         "org.freedesktop.DBus.Properties.Get", "string:org.bluez.Adapter1", "string:Powered"],
+        capture_output=True, text=True, timeout=10, check=False,
+    )
+    return out.returncode == 0 and "boolean true" in out.stdout
+
+
+def out_log(name: str) -> Any:
+    return (OUT / name).open("ab")
+
+
+def write_config(path: Path, mqtt_port: int | None = None, **collector: Any) -> Path:
+    """A solarmon config for the two simulated devices (JSON, as the NixOS module writes)."""
+    secret = path.parent / "bms.password"
+    secret.write_text(collector.pop("password", PASSWORD) + "\n")
+    devices: list[dict[str, Any]] = [
+        {"id": d.id, "kind": d.kind, "address": d.address, "name": d.name} for d in DEVICES
+    ]
+    devices[1].update(auth="password", password_file=str(secret))
+    data: dict[str, Any] = {"devices": devices, "logging": {"level": "debug"}}
+    if mqtt_port is not None:
+        data["mqtt"] = {"host": "127.0.0.1", "port": mqtt_port}
+    if collector:
+        data["collector"] = collector
+    path.write_text(json.dumps(data, indent=2))
+    return path
+
+
+@dataclass
+class Radio:
+    """The simulated peripherals (``solarmon simulate --ble``) and bluetoothd on top."""
+
+    control: str
+    config: Path
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def command(self, line: str) -> dict[str, Any]:
+        answer = send_command(self.control, line, timeout=10)
+        assert answer["ok"], answer
+        return answer
+
+    def status(self, device_id: str) -> dict[str, Any]:
+        return dict(self.command("status")["devices"][device_id])
+
+
+def python_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "solarmon", *args]
+
+
+@dataclass
+class Watcher:
+    """Every MQTT message under ``solarmon/#`` with its arrival time."""
+
+    messages: list[tuple[float, str, bytes]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def states(self, device_id: str, since: float = 0.0) -> list[dict[str, Any]]:
+        with self.lock:
+            return [json.loads(p) for t, topic, p in self.messages
+                    if topic == f"solarmon/{device_id}/state" and t >= since]
+
+    def availability(self, device_id: str) -> str | None:
+        with self.lock:
+            found = [p.decode() for _t, topic, p in self.messages if topic == f"solarmon/{device_id}/availability"]
+        return found[-1] if found else None
+
+
+@dataclass
+class Collector:
+    """A running ``solarmon collect``; its log goes to the results share."""
+
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode

@@ -1,0 +1,140 @@
+"""Guest fixtures: simulated peripherals on vhci, bluetoothd, the collector, an MQTT watcher.
+
+Only collected inside the ble-vm guest (see ../conftest.py). Every wait has a timeout: a
+broken link makes bleak hang instead of failing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+import faulthandler
+import os
+from pathlib import Path
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from types import FrameType
+from typing import Any
+
+from blevm_rig import (
+    DEVICES,
+    OUT,
+    Collector,
+    Radio,
+    Watcher,
+    adapter_powered,
+    bluetoothd_path,
+    out_log,
+    python_cmd,
+    wait_for,
+    write_config,
+)
+import paho.mqtt.client as mqtt
+import pytest
+
+TEST_DEADLINE = 120  # s per test; a hung bleak call must fail one test, not the session
+
+
+@pytest.fixture(autouse=True)
+def _deadline() -> Iterator[None]:
+    """Dump every thread's stack, then fail the test, if it runs past ``TEST_DEADLINE``."""
+
+    def expired(_signum: int, _frame: FrameType | None) -> None:
+        raise TimeoutError(f"test still running after {TEST_DEADLINE} s")
+
+    faulthandler.dump_traceback_later(TEST_DEADLINE - 5, file=sys.stderr)
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(TEST_DEADLINE)
+    yield
+    signal.alarm(0)
+    faulthandler.cancel_dump_traceback_later()
+    signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture(scope="session")
+def radio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Radio]:
+    """Peripherals first (their vhci controller becomes hci0), then bluetoothd powers it."""
+    work = tmp_path_factory.mktemp("radio")
+    radio = Radio(control=str(work / "sim.sock"), config=write_config(work / "sim.json"))
+    if shutil.which("btmon"):  # the kernel's view of every HCI packet: the first thing to read on failure
+        radio.procs.append(subprocess.Popen(["btmon", "-T"], stdout=out_log("btmon.log"), stderr=subprocess.STDOUT))
+    sim = subprocess.Popen(
+        python_cmd(*(["-v"] if os.environ.get("BLEVM_SIM_DEBUG") else []), "simulate", "--ble", "--config", str(radio.config), "--control", radio.control),
+        stdout=subprocess.PIPE, stderr=out_log("simulate.log"),
+    )
+    radio.procs.append(sim)
+    ready = threading.Event()
+    threading.Thread(target=lambda: sim.stdout and sim.stdout.readline().startswith(b"READY") and ready.set(),
+                     daemon=True).start()
+    if not ready.wait(90):
+        sim.kill()
+        pytest.fail("solarmon simulate --ble did not get ready in 90 s (see simulate.log)")
+    wait_for("hci0 from /dev/vhci", lambda: Path("/sys/class/bluetooth/hci0").exists(), 20)
+    radio.procs.append(subprocess.Popen([bluetoothd_path(), "-n"], stdout=out_log("bluetoothd.log"), stderr=subprocess.STDOUT))
+    wait_for("bluetoothd to power hci0", adapter_powered, 30, 0.5)
+    yield radio
+    for proc in reversed(radio.procs):
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture
+def sim(radio: Radio) -> Iterator[Radio]:
+    """The radio with every fault cleared, and no device left connected afterwards."""
+    radio.command("clear all")
+    wait_for("hci0 powered", adapter_powered, 30, 0.5)
+    yield radio
+    radio.command("clear all")
+    for d in DEVICES:
+        if radio.status(d.id)["connected"]:
+            radio.command(f"fault {d.id} drop-link")  # the next test starts from advertising devices
+    wait_for("devices free", lambda: not any(radio.status(d.id)["connected"] for d in DEVICES), 15)
+
+
+@pytest.fixture
+def watcher(mosquitto: Any) -> Iterator[Watcher]:
+    """Subscribed before the collector starts, so nothing is missed."""
+    w = Watcher()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="blevm-watcher")
+    subscribed = threading.Event()
+
+    def on_message(_c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        with w.lock:
+            w.messages.append((time.monotonic(), msg.topic, msg.payload))
+
+    client.on_message = on_message
+    client.on_subscribe = lambda *_a: subscribed.set()
+    client.connect(mosquitto.host, mosquitto.port)
+    client.loop_start()
+    client.subscribe("solarmon/#", qos=1)
+    assert subscribed.wait(10)
+    yield w
+    client.loop_stop()
+    client.disconnect()
+
+
+@pytest.fixture
+def collector(sim: Radio, mosquitto: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., Collector]]:
+    """Start ``solarmon collect`` against the simulated devices; keyword args go to ``collector``."""
+    started: list[Collector] = []
+
+    def start(**settings: Any) -> Collector:
+        defaults: dict[str, Any] = {
+            "interval": 2, "timeout": 2, "connect_timeout": 10, "offline_after": 2, "adapter_reset_after": 2,
+        }
+        cfg = write_config(tmp_path / "collect.json", mosquitto.port, **{**defaults, **settings})
+        log_path = OUT / f"collect-{request.node.name}.log"
+        proc = subprocess.Popen(python_cmd("collect", "--config", str(cfg)), stdout=subprocess.DEVNULL,
+                                stderr=log_path.open("wb"))
+        started.append(Collector(proc, log_path))
+        return started[-1]
+
+    yield start
+    for c in started:
+        c.stop()
