@@ -54,7 +54,7 @@ class Publisher:
     def stop(self) -> None:
         """Mark everything offline and disconnect cleanly."""
         if self.connected.is_set():
-            for device in self._online:
+            for device in list(self._online):
                 self.client.publish(availability_topic(self.prefix, device), OFFLINE, qos=1, retain=True)
             info = self.client.publish(availability_topic(self.prefix, COLLECTOR_ID), OFFLINE, qos=1, retain=True)
             info.wait_for_publish(timeout=3)
@@ -68,7 +68,7 @@ class Publisher:
             return
         _LOGGER.info("connected to MQTT broker %s:%s", self.cfg.mqtt.host, self.cfg.mqtt.port)
         client.publish(availability_topic(self.prefix, COLLECTOR_ID), ONLINE, qos=1, retain=True)
-        for device, online in self._online.items():
+        for device, online in list(self._online.items()):  # paho's thread; the dict changes on the loop's
             client.publish(availability_topic(self.prefix, device), ONLINE if online else OFFLINE, qos=1, retain=True)
         self.connected.set()
 
