@@ -7,8 +7,10 @@ is not here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Final
 
 
@@ -66,23 +68,33 @@ class Field:
         """
         if value is None:
             return None
-        if self.type is ValueType.BOOL:
-            if isinstance(value, bool):
-                return value
+        # Hot path of the bridge (every field of every message): plain type checks first.
+        vt = type(value)
+        kind = self.type
+        if kind is ValueType.FLOAT and vt is float:
+            if value - value == 0:  # finite: inf - inf and nan - nan are nan
+                return value  # type: ignore[return-value]
+            raise ValueError(f"{self.name}: not a finite number: {value!r}")
+        if kind is ValueType.BOOL:
+            if vt is bool:
+                return value  # type: ignore[return-value]
             raise TypeError(f"{self.name}: expected true/false, got {value!r}")
-        if self.type is ValueType.STR:
+        if kind is ValueType.STR:
             if isinstance(value, str):
                 return value
             raise TypeError(f"{self.name}: expected text, got {value!r}")
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if isinstance(value, bool) or not isinstance(value, _NUMBER):
             raise TypeError(f"{self.name}: expected a number, got {value!r}")
-        if value != value or value in (float("inf"), float("-inf")):
+        if vt is not int and not value - value == 0:  # type: ignore[operator]
             raise ValueError(f"{self.name}: not a finite number: {value!r}")
-        if self.type is ValueType.FLOAT:
+        if kind is ValueType.FLOAT:
             return float(value)
         if isinstance(value, float) and not value.is_integer():
             raise ValueError(f"{self.name}: expected an integer, got {value!r}")
         return int(value)
+
+
+_NUMBER: Final = (int, float)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +219,7 @@ KINDS: Final[dict[str, DeviceKind]] = {k.name: k for k in (LITIME_MPPT, JBD_BMS)
 _FIELD_INDEX: Final[dict[str, dict[str, Field]]] = {
     k.name: {f.name: f for f in k.fields} for k in KINDS.values()
 }
+_FIELD_VIEWS: Final[dict[str, Mapping[str, Field]]] = {k: MappingProxyType(v) for k, v in _FIELD_INDEX.items()}
 
 
 def kind(name: str) -> DeviceKind:
@@ -215,6 +228,11 @@ def kind(name: str) -> DeviceKind:
         return KINDS[name]
     except KeyError:
         raise KeyError(f"unknown device kind {name!r} (known: {', '.join(KINDS)})") from None
+
+
+def field_index(kind_name: str) -> Mapping[str, Field]:
+    """Field name -> Field of one kind (read-only view; ``KeyError`` for an unknown kind)."""
+    return _FIELD_VIEWS[kind_name]
 
 
 def all_field_names() -> frozenset[str]:

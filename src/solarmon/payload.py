@@ -95,11 +95,13 @@ def decode(data: bytes | str, topic_device: str | None = None) -> Sample:
     if not isinstance(fields, dict) or not fields:
         raise BadPayload("bad-fields", "fields must be a non-empty object")
     clean: dict[str, FieldValue] = {}
+    index = catalog.field_index(kind.name)  # one dict lookup per field: this is the bridge's hot path
     for name, value in fields.items():
-        if name not in kind:
+        field = index.get(name)
+        if field is None:
             raise BadPayload("unknown-field", f"{kind.name} has no field {name!r}")
         try:
-            clean[name] = kind.field(name).coerce(value)
+            clean[name] = field.coerce(value)
         except (TypeError, ValueError) as err:
             raise BadPayload("bad-value", str(err)) from None
     return Sample(int(ts), device, kind.name, clean)
