@@ -88,6 +88,11 @@ class PointQueue:
             )
             db.executemany("DELETE FROM queue WHERE id = ?", [(r.id,) for r, _reason, _status in dead])
 
+    def has(self, n: int) -> bool:
+        """True when at least ``n`` rows are queued (cheap: reads no line text)."""
+        cur = self._db().execute("SELECT count(*) FROM (SELECT 1 FROM queue LIMIT ?)", (n,))
+        return int(cur.fetchone()[0]) >= n
+
     def depth(self) -> int:
         """Rows waiting to be written."""
         return int(self._db().execute("SELECT count(*) FROM queue").fetchone()[0])

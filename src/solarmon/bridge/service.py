@@ -6,6 +6,7 @@ import json
 import logging
 from pathlib import Path
 import signal
+import sys
 import threading
 import time
 from typing import Any, Final
@@ -25,6 +26,7 @@ QUEUE_FILE: Final = "bridge-queue.sqlite"
 STATUS_MIN: Final = 1.0
 STATUS_MAX: Final = 30.0
 LOG_INTERVAL: Final = 60.0
+GIL_SWITCH_INTERVAL: Final = 0.0005
 
 
 class Bridge:
@@ -128,6 +130,9 @@ class Bridge:
 
 def serve(cfg: config_mod.Config) -> int:
     """Run the bridge in the foreground with SIGTERM/SIGINT as a clean stop."""
+    # paho's network thread makes many short syscalls and must get the GIL back quickly
+    # while the committer decodes; the default 5 ms hand-over would stall it (convoy effect).
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     bridge = Bridge(cfg)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: bridge.stop())

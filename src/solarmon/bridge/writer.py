@@ -187,14 +187,13 @@ class QueueWriter:
 
     def step(self) -> None:
         """Send at most one batch, or wait for one to be due."""
-        rows = self.queue.peek(self.batch_size)
         now = time.monotonic()
-        if not rows:
-            self._waiting_since = None
-            self._wake.wait(self.flush_interval)
-            self._wake.clear()
-            return
-        if len(rows) < self.batch_size:
+        if not self.queue.has(self.batch_size):
+            if not self.queue.has(1):
+                self._waiting_since = None
+                self._wake.wait(self.flush_interval)
+                self._wake.clear()
+                return
             if self._waiting_since is None:
                 self._waiting_since = now
             due = self._waiting_since + self.flush_interval
@@ -203,7 +202,7 @@ class QueueWriter:
                 self._wake.clear()
                 return
         self._waiting_since = None
-        self._send(rows)
+        self._send(self.queue.peek(self.batch_size))
 
     def _send(self, rows: list[Row]) -> None:
         pending = [rows]
