@@ -126,3 +126,9 @@ def test_check_config_command(tmp_path: Path, pw: Path, capsys: pytest.CaptureFi
     err = capsys.readouterr().err
     assert "devices[1].password_file" in err and "cannot read" in err
     assert "s3cret" not in err  # the secret itself never appears
+
+
+def test_the_shipped_example_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
+    example = Path(__file__).parents[1] / "examples" / "solarmon.toml"
+    assert main(["check-config", "--no-files", str(example)]) == 0
+    assert "3 device(s)" in capsys.readouterr().out
