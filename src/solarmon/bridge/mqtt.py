@@ -53,7 +53,7 @@ class _ReadBuffer:
             if len(data) <= bufsize:
                 return data
             self._data, self._pos = data, 0
-        end = self._pos + bufsize
+        end = min(self._pos + bufsize, len(self._data))
         out = self._data[self._pos:end]
         self._pos = end
         return out

@@ -152,7 +152,7 @@ class QueueWriter:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._backoff = FIRST_BACKOFF
+        self._backoff = min(FIRST_BACKOFF, max_backoff)
         self._waiting_since: float | None = None
 
     def notify(self) -> None:
@@ -222,7 +222,7 @@ class QueueWriter:
                                      time.monotonic() - self.stats.failing_since)
                     self.stats.failing_since = None
                     self.stats.last_error = None
-                    self._backoff = FIRST_BACKOFF
+                    self._backoff = min(FIRST_BACKOFF, self.max_backoff)
                 elif result.verdict is Verdict.REJECTED:
                     if len(batch) > 1:  # find the offending line(s) by halving
                         half = len(batch) // 2

@@ -1,0 +1,69 @@
+"""Sample -> line protocol: catalog types decide (floats stay floats), escaping, nulls."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from influx_standin import parse_line
+from solarmon import catalog
+from solarmon.bridge.points import to_line
+from solarmon.payload import Sample, decode, encode
+
+
+def test_exact_line_with_catalog_types() -> None:
+    s = decode(encode(Sample(1_700_000_000_123, "battery1", "jbd-bms", {
+        "pack_voltage": 13, "cycles": 12.0, "charge_fet": True, "software_version": 'v "1"\\x',
+        "soc": None, "protection_flags": 5,
+    })), "battery1")
+    assert to_line(s) == (
+        'jbd-bms,device=battery1,kind=jbd-bms pack_voltage=13.0,cycles=12i,charge_fet=true,'
+        'software_version="v \\"1\\"\\\\x",protection_flags=5i 1700000000123'
+    )
+
+
+def test_all_null_sample_has_no_line() -> None:
+    assert to_line(Sample(1_700_000_000_000, "m", "litime-mppt", {"battery_temperature": None})) is None
+
+
+def test_tags_and_measurement_are_escaped() -> None:
+    line = to_line(Sample(1_700_000_000_000, "pack 1,a=b", "litime-mppt", {"load_on": False}))
+    assert line == r"litime-mppt,device=pack\ 1\,a\=b,kind=litime-mppt load_on=false 1700000000000"
+    p = parse_line(line, "ms")
+    assert p.tags == {"device": "pack 1,a=b", "kind": "litime-mppt"}
+
+
+_FIELDS = [(k, f) for k in catalog.KINDS.values() for f in k.fields]
+
+
+def _value(f: catalog.Field) -> st.SearchStrategy:
+    return {
+        catalog.ValueType.FLOAT: st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(-10**6, 10**6)),
+        catalog.ValueType.INT: st.integers(-(2**62), 2**62),
+        catalog.ValueType.BOOL: st.booleans(),
+        catalog.ValueType.STR: st.text(max_size=20),
+    }[f.type]
+
+
+@st.composite
+def samples(draw) -> Sample:
+    kind = draw(st.sampled_from(list(catalog.KINDS.values())))
+    chosen = draw(st.lists(st.sampled_from(kind.fields), min_size=1, max_size=12, unique_by=lambda f: f.name))
+    fields = {f.name: draw(_value(f)) for f in chosen}
+    device = draw(st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=12))
+    return Sample(draw(st.integers(1_600_000_000_000, 4_000_000_000_000)), device, kind.name, fields)
+
+
+@given(samples())
+def test_round_trip_through_an_independent_parser(sample: Sample) -> None:
+    line = to_line(sample)
+    assert line is not None
+    p = parse_line(line, "ms")
+    kind = catalog.kind(sample.kind)
+    assert p.measurement == sample.kind
+    assert p.tags == {"device": sample.device, "kind": sample.kind}
+    assert p.ts_ns == sample.ts_ms * 1_000_000
+    expected = {k: kind.field(k).coerce(v) for k, v in sample.fields.items()}
+    assert p.fields == expected
+    # the Influx type follows the catalog, never the JSON number's look
+    assert {k: type(v) for k, v in p.fields.items()} == {k: type(v) for k, v in expected.items()}
