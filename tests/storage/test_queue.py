@@ -55,3 +55,17 @@ def test_committed_rows_survive_a_killed_process(tmp_path: Path) -> None:
     q = PointQueue(path)
     assert [r.line for r in q.peek(10)] == ["m f=1 1", "m f=2 2"]
     assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_bridge_names_an_unusable_state_dir(tmp_path: Path) -> None:
+    import json
+
+    (tmp_path / "token").write_text("t")
+    (tmp_path / "blocker").write_text("a file where the state directory should be")
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"influx": {"token_file": str(tmp_path / "token")},
+                               "bridge": {"state_dir": str(tmp_path / "blocker" / "state")}}))
+    proc = subprocess.run([sys.executable, "-m", "solarmon", "bridge", "--config", str(cfg)],
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert proc.returncode == 2
+    assert "bridge.state_dir: cannot open the queue" in proc.stderr and "Traceback" not in proc.stderr

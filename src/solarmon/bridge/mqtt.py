@@ -240,6 +240,9 @@ class MqttIntake:
                         self._cond.wait(left)
                     batch, self._pending = self._pending, []
                 self._commit(batch)
+        except Exception:  # e.g. disk full: nothing was acked, the broker keeps the messages
+            _LOGGER.exception("cannot store messages in the queue; stopping intake")
+            raise
         finally:
             self.queue.close()
 

@@ -6,6 +6,7 @@ import json
 import logging
 from pathlib import Path
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -39,7 +40,11 @@ class Bridge:
         password = config_mod.read_secret(cfg.mqtt.password_file) if cfg.mqtt.password_file else None
         self.cfg = cfg
         self.bucket = raw_tier(cfg.tier_list).bucket
-        self.queue = PointQueue(config_mod.expand_path(cfg.bridge.state_dir) / QUEUE_FILE)
+        queue_path = config_mod.expand_path(cfg.bridge.state_dir) / QUEUE_FILE
+        try:
+            self.queue = PointQueue(queue_path)
+        except (OSError, sqlite3.Error) as err:
+            raise ConfigError("bridge.state_dir", [f"cannot open the queue {queue_path}: {err}"]) from None
         self.writer = QueueWriter(
             self.queue,
             InfluxWriter(cfg.influx.url, cfg.influx.org, self.bucket, token, cfg.influx.timeout),
