@@ -214,7 +214,85 @@ JBD_PROTECTION_BITS: Final[dict[int, str]] = {
     12: "MOS software lock",
 }
 
-KINDS: Final[dict[str, DeviceKind]] = {k.name: k for k in (LITIME_MPPT, JBD_BMS)}
+# --- derived kinds: computed by the collector's processor, published like devices -------------
+
+BANK: Final = DeviceKind(
+    name="bank",
+    description="The battery bank: parallel packs combined (derived by the collector)",
+    fields=(
+        Field("soc", "%", "Bank state of charge, packs weighted by their capacity", G, FLOAT, device_class="battery"),
+        Field("remaining_capacity", "Ah", "Remaining capacity of the included packs", G, FLOAT),
+        Field("nominal_capacity", "Ah", "Nominal capacity of the included packs", S, FLOAT),
+        Field("current", "A", "Bank current, positive while charging", G, FLOAT, device_class="current"),
+        Field("power", "W", "Bank power, positive while charging", G, FLOAT, device_class="power"),
+        Field("time_to_empty", "h", "Hours until empty at the present discharge current; null while charging",
+              G, FLOAT),
+        Field("time_to_full", "h", "Hours until full at the present charge current; null while discharging",
+              G, FLOAT),
+        Field("packs_included", "", "Packs counted in the bank values", S, INT),
+        Field("packs_excluded_flags", "", "Packs left out (stale data or FETs off), bit 0 = first configured pack",
+              F, INT),
+    ),
+)
+
+LINK_HEALTH: Final = DeviceKind(
+    name="link-health",
+    description="BLE link health of one device (published by the collector, also while the device is silent)",
+    fields=(
+        Field("online", "", "Device answering polls", S, BOOL),
+        Field("released", "", "Deliberately disconnected for the phone app", S, BOOL),
+        Field("rssi", "dBm", "Signal strength of the last connection; null if the adapter does not say", G, FLOAT,
+              device_class="signal_strength"),
+        Field("poll_success_rate", "%", "Share of the recent poll slots that produced a sample", G, FLOAT),
+        Field("last_ok_age", "s", "Seconds since the last good sample; null before the first", G, FLOAT,
+              device_class="duration"),
+        Field("polls", "", "Good polls since the collector started", S, INT),
+        Field("failures", "", "Failed polls and connects since the collector started", S, INT),
+        Field("reconnects", "", "Links re-established since the collector started", S, INT),
+        Field("adapter_resets", "", "Adapter power-cycles since the collector started", S, INT),
+    ),
+)
+
+ENERGY: Final = DeviceKind(
+    name="energy",
+    description="Daily energy totals (derived by the collector; reset at local midnight, survive restarts)",
+    fields=(
+        Field("pv_energy", "Wh", "Solar energy today, from the controllers' lifetime counters", S, FLOAT,
+              device_class="energy"),
+        Field("load_energy", "Wh", "Load output energy today, integrated from load power", S, FLOAT,
+              device_class="energy"),
+        Field("battery_charge_energy", "Wh", "Energy into the bank today, integrated from bank power", S, FLOAT,
+              device_class="energy"),
+        Field("battery_discharge_energy", "Wh", "Energy out of the bank today, integrated from bank power", S,
+              FLOAT, device_class="energy"),
+    ),
+)
+
+ALERTS: Final = DeviceKind(
+    name="alerts",
+    description="Active alerts (derived by the collector's alert rules)",
+    fields=(
+        Field("active", "", "Number of active alerts", S, INT),
+        Field("summary", "", "Active alerts, one short line each ('OK' when none)", S, STR),
+    ),
+)
+
+COLLECTOR: Final = DeviceKind(
+    name="collector",
+    description="The collector itself: clock integrity",
+    fields=(
+        Field("clock_synced", "", "System clock trusted (NTP or a plausible RTC)", S, BOOL),
+        Field("held_samples", "", "Samples held until the clock is trusted", S, INT),
+        Field("dropped_samples", "", "Samples dropped because the hold buffer overflowed", S, INT),
+    ),
+)
+
+#: Device ids the derived kinds publish under; a configured device may not use them.
+DERIVED_IDS: Final[frozenset[str]] = frozenset({"bank", "energy", "alerts", "collector"})
+
+KINDS: Final[dict[str, DeviceKind]] = {
+    k.name: k for k in (LITIME_MPPT, JBD_BMS, BANK, LINK_HEALTH, ENERGY, ALERTS, COLLECTOR)
+}
 
 _FIELD_INDEX: Final[dict[str, dict[str, Field]]] = {
     k.name: {f.name: f for f in k.fields} for k in KINDS.values()

@@ -20,6 +20,9 @@ UNITS: Final[dict[str, str]] = {
     "°C": "celsius",
     "%": "percent",
     "d": "d",
+    "h": "h",
+    "s": "s",
+    "dBm": "dBm",
     "": "none",
 }
 
