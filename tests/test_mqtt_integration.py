@@ -133,7 +133,8 @@ async def test_availability_follows_a_device_that_dies_and_returns(
     n_mppt = len(sub.states("mppt"))
     sims["battery2"].faults.unreachable = sims["battery2"].faults.silent = False
     assert await asyncio.to_thread(sub.wait_for, lambda: sub.last("solarmon/battery2/availability") == b"online", 8)
-    assert len(sub.states("mppt")) > n_mppt  # the others never stopped
+    # the others never stopped
+    assert await asyncio.to_thread(sub.wait_for, lambda: len(sub.states("mppt")) > n_mppt, 3)
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
