@@ -122,9 +122,24 @@ def field_type(value: FieldValue) -> str:
     return "string"
 
 
+def _split_key(line: str) -> tuple[str, str, str]:
+    """Split at the first unescaped space: measurement and tags before it, the rest after."""
+    i = 0
+    while i < len(line):
+        if line[i] == "\\":
+            i += 2
+            continue
+        if line[i] == " ":
+            return line[:i], " ", line[i + 1 :]
+        i += 1
+    return line, "", ""
+
+
 def parse_line(line: str, precision: str = "ns", now_ns: int | None = None) -> Point:
     """Parse one line of line protocol (independently of the bridge's serialiser)."""
-    sections = _split(line, " ", quotes=True)
+    # Quotes delimit strings only in the field set: a '"' in a tag value is an ordinary byte.
+    key, sep, rest = _split_key(line)
+    sections = [key, *_split(rest, " ", quotes=True)] if sep else [key]
     if len(sections) not in (2, 3):
         raise LineProtocolError(f"expected 2 or 3 space-separated sections, got {len(sections)}")
     key_parts = _split(sections[0], ",")
