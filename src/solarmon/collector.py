@@ -9,6 +9,7 @@ When several devices fail at once the shared adapter is power-cycled.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 import contextlib
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ BACKOFF_START = 2.0  # s before the first reconnect attempt
 BACKOFF_MAX = 300.0  # s: never wait longer than five minutes for a retry
 AUTH_RETRY = 600.0  # s: a rejected password will not fix itself; retry rarely
 ADAPTER_COOLDOWN = 120.0  # s between two adapter power-cycles
+RECENT_SLOTS = 20  # poll outcomes the success rate is computed over
 
 
 class Sink:
@@ -39,6 +41,9 @@ class Sink:
 
     def set_availability(self, device: str, online: bool) -> None:  # noqa: D102
         raise NotImplementedError
+
+    def publish_alerts(self, alerts: list[dict[str, object]]) -> None:
+        """The list of active alerts changed (MQTT: a retained topic); optional."""
 
 
 @dataclass
@@ -52,6 +57,12 @@ class Health:
     last_ok: float | None = None
     last_error: str | None = None
     poll_seconds: list[float] = field(default_factory=list)  # recent round trips, newest last
+    recent: deque[bool] = field(default_factory=lambda: deque(maxlen=RECENT_SLOTS))  # poll outcomes
+
+    @property
+    def success_rate(self) -> float | None:
+        """Percent of the recent polls and connects that succeeded; None before any."""
+        return 100.0 * sum(self.recent) / len(self.recent) if self.recent else None
 
     def record_ok(self, seconds: float) -> None:
         """A successful poll that took ``seconds``."""
@@ -59,12 +70,14 @@ class Health:
         self.consecutive = 0
         self.last_ok = time.time()
         self.poll_seconds = [*self.poll_seconds[-99:], seconds]
+        self.recent.append(True)
 
     def record_failure(self, error: str) -> None:
         """A failed poll or connect."""
         self.failures += 1
         self.consecutive += 1
         self.last_error = error
+        self.recent.append(False)
 
 
 def next_slot(t0: float, interval: float, now: float) -> float:
@@ -83,7 +96,33 @@ class DeviceRunner:
         self.interval = interval
         self.health = Health()
         self._lost = asyncio.Event()
+        self._wake = asyncio.Event()
+        self.released_until = 0.0  # monotonic s; the phone app may use the device until then
         device.link.on_disconnect = self._lost.set
+
+    @property
+    def released(self) -> bool:
+        """True while the device is left to the vendor's phone app."""
+        return time.monotonic() < self.released_until
+
+    def release(self, seconds: float) -> None:
+        """Disconnect now and stay away for ``seconds`` (0 takes the device back at once)."""
+        self.released_until = time.monotonic() + seconds
+        self._lost.set()  # ends the poll loop at once
+        self._wake.set()  # ends a release or backoff wait early when taken back
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but wake early on ``release``."""
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    async def _released(self) -> None:
+        await self._disconnect()
+        self.device.log.info("released for the phone app for %.0f min", (self.released_until - time.monotonic()) / 60)
+        while self.released:
+            await self._pause(self.released_until - time.monotonic())
+        self.device.log.info("release over; reconnecting")
 
     @property
     def failing(self) -> bool:
@@ -95,6 +134,9 @@ class DeviceRunner:
         backoff = BACKOFF_START
         warned_auth = None
         while True:
+            if self.released:
+                await self._released()
+                backoff = BACKOFF_START
             try:
                 await self._connect()
             except AuthError as err:
@@ -103,26 +145,28 @@ class DeviceRunner:
                     self.device.log.warning("%s", err)  # once per distinct message, not per retry
                     warned_auth = str(err)
                 await self._disconnect()
-                await asyncio.sleep(AUTH_RETRY)
+                await self._pause(AUTH_RETRY)
                 continue
             except (TransportError, ProtocolError, TimeoutError) as err:
                 self._fail(f"connect: {err or type(err).__name__}")
                 self.device.log.info("connect failed (%s); retry in %.1f s", err or type(err).__name__, backoff)
                 await self._disconnect()
-                await asyncio.sleep(backoff)
+                await self._pause(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 continue
             backoff, warned_auth = BACKOFF_START, None
             await self._poll_until_lost()
-            self.health.reconnects += 1
+            if not self.released:
+                self.health.reconnects += 1
             await self._disconnect()
 
     async def _connect(self) -> None:
         self._lost.clear()
+        started = time.monotonic()
         timeout = self.c.cfg.collector.connect_timeout
         await asyncio.wait_for(self.device.link.connect(timeout), timeout + 5)
         await asyncio.wait_for(self.device.setup(), timeout)
-        self.device.log.info("connected")
+        self.device.log.info("connected in %.1f s", time.monotonic() - started)
 
     async def _disconnect(self) -> None:
         try:
@@ -140,6 +184,8 @@ class DeviceRunner:
                 # Wake at the slot, or at once if the link drops meanwhile.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._lost.wait(), delay)
+            if self.released:
+                return
             if self._lost.is_set() or not self.device.link.is_connected:
                 self._fail("link lost")
                 self.device.log.info("link lost; reconnecting")
@@ -161,6 +207,7 @@ class DeviceRunner:
         # The sample time is when the reply completed, taken here on the collector.
         ts_ms = int(self.c.clock() * 1000)
         self.health.record_ok(loop.time() - started)
+        self.c.unhelped_cycles = 0
         self.c.sink.set_availability(self.cfg.id, True)
         self.c.sink.publish(Sample(ts_ms, self.cfg.id, self.device.kind, fields))
 
@@ -190,6 +237,8 @@ class Collector:
         self.clock = clock
         self.runners = [DeviceRunner(self, dc, dev, cfg.interval_of(dc)) for dc, dev in devices]
         self.adapter_resets = 0
+        self.stack_restarts = 0
+        self.unhelped_cycles = 0  # power-cycles not followed by any good poll
         self._last_reset = -math.inf
         self._resetting = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -224,12 +273,23 @@ class Collector:
             self._tasks.append(task)
 
     async def _power_cycle(self, failing: int) -> None:
+        """Escalate: adapter power-cycle; if the last one did not help, restart bluetoothd."""
         assert self.adapter is not None
-        _LOGGER.warning("%d device(s) failing together: power-cycling the Bluetooth adapter", failing)
+        started = time.monotonic()
+        restart = getattr(self.adapter, "restart_stack", None)
         try:
-            await asyncio.wait_for(self.adapter.power_cycle(), 30)
-            self.adapter_resets += 1
+            if self.unhelped_cycles and self.cfg.collector.restart_bluetoothd and restart is not None:
+                _LOGGER.warning("%d device(s) still failing after a power-cycle: restarting bluetoothd", failing)
+                await asyncio.wait_for(restart(), 60)
+                self.stack_restarts += 1
+                _LOGGER.warning("bluetoothd restarted in %.1f s", time.monotonic() - started)
+            else:
+                _LOGGER.warning("%d device(s) failing together: power-cycling the Bluetooth adapter", failing)
+                await asyncio.wait_for(self.adapter.power_cycle(), 30)
+                self.adapter_resets += 1
+                _LOGGER.warning("adapter power-cycled in %.1f s", time.monotonic() - started)
+            self.unhelped_cycles += 1
         except (SolarmonError, TimeoutError) as err:
-            _LOGGER.error("adapter power-cycle failed: %s", err)
+            _LOGGER.error("adapter recovery failed after %.1f s: %s", time.monotonic() - started, err)
         finally:
             self._resetting = False

@@ -82,6 +82,9 @@ class Device(_Strict):
     interval: float | None = Field(default=None, ge=2, le=3600, description="poll interval in s")
     auth: AuthMode = AuthMode.AUTO
     password_file: SecretFile | None = None
+    passkey_file: SecretFile | None = Field(
+        default=None, description="BLE passkey of a third-generation JBD, for `solarmon pair`"
+    )
 
     @field_validator("id")
     @classmethod
@@ -104,6 +107,8 @@ class Device(_Strict):
     def _auth_ok(self) -> Device:
         if self.kind != "jbd-bms" and (self.password_file or self.auth is not AuthMode.AUTO):
             raise ValueError("auth and password_file apply to jbd-bms devices only")
+        if self.kind != "jbd-bms" and self.passkey_file:
+            raise ValueError("passkey_file applies to jbd-bms devices only")
         if self.auth is AuthMode.PASSWORD and not self.password_file:
             raise ValueError("auth = 'password' needs password_file")
         return self
@@ -514,6 +519,7 @@ def check_files(cfg: Config) -> list[str]:
     refs: list[tuple[str, str | None]] = [
         (f"devices[{i}].password_file", d.password_file) for i, d in enumerate(cfg.devices)
     ]
+    refs += [(f"devices[{i}].passkey_file", d.passkey_file) for i, d in enumerate(cfg.devices)]
     refs += [("mqtt.password_file", cfg.mqtt.password_file), ("influx.token_file", cfg.influx.token_file)]
     if cfg.alerts.push is not None:
         refs.append(("alerts.push.token_file", cfg.alerts.push.token_file))

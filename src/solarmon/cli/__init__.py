@@ -27,6 +27,7 @@ COMMANDS: tuple[str, ...] = (
     "flux",
     "bootstrap",
     "estimate",
+    "pair",
 )
 
 

@@ -11,6 +11,7 @@ import signal
 from .. import config
 from ..collector import Collector
 from ..devices import DRIVERS, create
+from ..processor import Processor
 from ..publisher import Publisher
 
 _LOGGER = logging.getLogger(__name__)
@@ -29,19 +30,22 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 async def _serve(cfg: config.Config) -> None:
-    from ..ble.adapter import BluezAdapter
     from ..ble.link import BleakLink
+    from ..ble.recovery import RecoveringAdapter
 
     devices = []
     for d in cfg.devices:
         drv = DRIVERS[d.kind]
         link = BleakLink(d.address, d.display_name, drv.notify_uuid, drv.write_uuid, cfg.collector.adapter)
         devices.append((d, create(d, link, cfg)))
-    publisher = Publisher(cfg)
-    publisher.start()
-    collector = Collector(cfg, devices, publisher, BluezAdapter(cfg.collector.adapter))
-    task = asyncio.ensure_future(collector.run())
     loop = asyncio.get_running_loop()
+    publisher = Publisher(cfg)
+    processor = Processor(cfg, publisher)
+    collector = Collector(cfg, devices, processor, RecoveringAdapter(cfg.collector.adapter))
+    processor.attach(collector)
+    publisher.on_command = lambda device, payload: processor.command(loop, device, payload)
+    publisher.start()
+    task = asyncio.ensure_future(asyncio.gather(collector.run(), processor.run()))
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, task.cancel)
     try:
