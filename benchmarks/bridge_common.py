@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 from pathlib import Path
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -81,6 +82,32 @@ def publish(port: int, count: int, start_ts: int, rate: float | None = None) -> 
     print(json.dumps({"published": count, "seconds": elapsed, "cpu": time.process_time()}), flush=True)
 
 
+def publish_c(port: int, count: int, start_ts: int) -> None:
+    """Like ``publish`` but through ``mosquitto_pub -l`` (C, one process per device topic), so the
+    load generator does not eat the CPU the bridge is being measured on."""
+    templates = payload_templates()
+    procs = {
+        device: subprocess.Popen(
+            ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-M", "1000", "-l",
+             "-i", f"bench-pub-{device}", "-t", f"{PREFIX}/{device}/state"],
+            stdin=subprocess.PIPE, bufsize=1 << 20)
+        for device, _kind in DEVICES
+    }
+    started = time.monotonic()
+    for i in range(count):
+        device = DEVICES[i % len(DEVICES)][0]
+        procs[device].stdin.write(templates[device] % (start_ts + i) + b"\n")  # type: ignore[union-attr]
+    for p in procs.values():
+        p.stdin.close()  # type: ignore[union-attr]
+    cpu = 0.0
+    for p in procs.values():
+        p.wait()
+        assert p.returncode == 0, p.returncode
+    children = os.times()
+    cpu = time.process_time() + children.children_user + children.children_system
+    print(json.dumps({"published": count, "seconds": time.monotonic() - started, "cpu": cpu}), flush=True)
+
+
 def rss_kib(pid: int) -> int:
     """Resident set size of a process, KiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -144,8 +171,10 @@ class Rig:
                 raise TimeoutError(f"{what}: timed out (status {self.status})")
             time.sleep(0.05)
 
-    def publisher(self, count: int, start_ts: int, rate: float | None = None) -> subprocess.Popen[str]:
-        cmd = [sys.executable, str(Path(__file__)), "publish", "--port", str(self.broker.port), "--count", str(count),
+    def publisher(self, count: int, start_ts: int, rate: float | None = None, paho: bool = False
+                  ) -> subprocess.Popen[str]:
+        mode = "publish" if paho or rate or not shutil.which("mosquitto_pub") else "publish-c"
+        cmd = [sys.executable, str(Path(__file__)), mode, "--port", str(self.broker.port), "--count", str(count),
                "--start-ts", str(start_ts)] + (["--rate", str(rate)] if rate else [])
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
 
@@ -190,10 +219,13 @@ class Sampler:
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["publish"])
+    ap.add_argument("mode", choices=["publish", "publish-c"])
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--count", type=int, required=True)
     ap.add_argument("--start-ts", type=int, required=True)
     ap.add_argument("--rate", type=float)
     a = ap.parse_args()
-    publish(a.port, a.count, a.start_ts, a.rate)
+    if a.mode == "publish-c":
+        publish_c(a.port, a.count, a.start_ts)
+    else:
+        publish(a.port, a.count, a.start_ts, a.rate)

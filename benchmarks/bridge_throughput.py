@@ -20,6 +20,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--count", type=int, default=200_000, help="messages to push through (default 200k)")
     ap.add_argument("--rate", type=float, help="publish at this rate instead of as fast as possible")
+    ap.add_argument("--paho-publisher", action="store_true",
+                    help="publish with paho in Python instead of mosquitto_pub (costs the bridge CPU)")
+    ap.add_argument("--trace", action="store_true", help="print every 1 s sample")
     ap.add_argument("--batch-size", type=int, default=500, help="bridge.batch_size (default: the config default)")
     args = ap.parse_args()
 
@@ -33,7 +36,7 @@ def main() -> None:
         sampler = Sampler(rig, 1.0)
         with sampler.running():
             t0 = time.monotonic()
-            pub = rig.publisher(args.count, start_ts, args.rate)
+            pub = rig.publisher(args.count, start_ts, args.rate, paho=args.paho_publisher)
             rig.wait(lambda: len(rig.influx.distinct) >= args.count, 3600, "all points written")
             elapsed = time.monotonic() - t0
             published = json.loads(pub.communicate(timeout=60)[0])
@@ -59,6 +62,8 @@ def main() -> None:
             print(f"                     at {row[1]:>9,} points: {row[2] / 1024:.1f} MiB")
         print(f"                     max {max(r for *_x, r in sampler.samples) / 1024:.1f} MiB")
         print(f"bridge status:       {rig.status}")
+        if args.trace:
+            print("t, points, rss KiB:", sampler.samples)
 
 
 if __name__ == "__main__":
