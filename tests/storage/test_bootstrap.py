@@ -124,3 +124,11 @@ def test_missing_permission_is_named(capsys, influx: InfluxStandIn, tmp_path: Pa
     res = _bootstrap_here(capsys, _config(tmp_path, influx.url))
     assert res.returncode == 2
     assert f"the token lacks the permission {named} in org 'solarmon' (403)" in res.stderr
+
+
+def test_impossible_tiers_change_nothing(capsys, influx: InfluxStandIn, tmp_path: Path) -> None:
+    tiers = [{"name": "raw", "bucket": "r", "span": None, "retention": DAY},
+             {"name": "20s", "bucket": "b20", "span": 20, "retention": DAY}]
+    res = _bootstrap_here(capsys, _config(tmp_path, influx.url, tiers))
+    assert res.returncode == 2 and "tiers: tier 20s: span 20 s must be longer than the 30 s settle delay" in res.stderr
+    assert influx.buckets == {} and influx.tasks == {}

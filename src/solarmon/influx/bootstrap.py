@@ -160,7 +160,10 @@ class Bootstrap:
         """Buckets first (tasks write into them), then tasks."""
         for t in tiers:
             if not t.is_raw:
-                task_gen.timing(t, tiers)  # refuse impossible tiers before changing anything
+                try:
+                    task_gen.timing(t, tiers)  # refuse impossible tiers before changing anything
+                except ValueError as err:
+                    raise BootstrapError(f"tiers: {err}") from None
         org_id = self.org_id()
         return self.ensure_buckets(org_id, tiers) + self.ensure_tasks(org_id, tiers)
 
