@@ -122,7 +122,8 @@ def sub(mosquitto) -> Any:  # noqa: ANN001
 
 async def test_low_soc_raises_and_clears_exactly_once(tmp_path: Path, mosquitto, sub: Recorder) -> None:  # noqa: ANN001
     rule = config.AlertRule(name="low-soc", field="soc", device="bank", below=20, hysteresis=5, delay=0.6)
-    cfg = feature_config(tmp_path, mosquitto.host, mosquitto.port, alerts=config.Alerts(rules=[rule]))
+    nowhere = config.Push(url="http://127.0.0.1:9/solar", retry=60)  # no network path: pushes must queue
+    cfg = feature_config(tmp_path, mosquitto.host, mosquitto.port, alerts=config.Alerts(rules=[rule], push=nowhere))
     async with running(cfg, sub) as rig:
         assert await until(lambda: len(sub.states("bank")) >= 2, 5)
         assert sub.payloads("solarmon/alerts") == []
@@ -142,6 +143,8 @@ async def test_low_soc_raises_and_clears_exactly_once(tmp_path: Path, mosquitto,
     assert 10 < raised[0]["value"] < 20
     assert cleared == []
     assert len(sub.payloads("solarmon/alerts")) == 2
+    queued = [json.loads(line) for line in (tmp_path / "state" / "push-queue.jsonl").read_text().splitlines()]
+    assert [(q["change"], q["rule"]) for q in queued] == [("raised", "low-soc"), ("cleared", "low-soc")]
     with sub.lock:
         retained = [r for t, _, r in sub.messages if t == "solarmon/alerts"]
     assert retained == [False, False]  # live deliveries; the broker keeps the last one retained

@@ -100,3 +100,30 @@ async def test_energy_state_is_saved_on_stop(tmp_path: Path) -> None:
     _sink, proc, _ = await run_for(cfg, 2.0)
     saved = (tmp_path / "state" / "energy.json").read_text()
     assert proc.energy.day in saved and "bank" in saved
+
+
+def test_midnight_publishes_the_finished_day_and_restarts_the_counters(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from solarmon.energy import day_end
+    from solarmon.payload import Sample
+
+    cfg = cfg_for(tmp_path)
+    t = [dt.datetime(2026, 6, 1, 23, 58).timestamp()]
+    sink = ListSink()
+    proc = Processor(cfg, sink, wall=lambda: t[0])
+    pack = {"remaining_capacity": 150.0, "nominal_capacity": 300.0, "current": -7.6, "pack_voltage": 13.2,
+            "power": -100.0, "charge_fet": True, "discharge_fet": True}
+    end = dt.datetime(2026, 6, 2, 0, 1).timestamp()
+    while t[0] <= end:
+        for b in ("battery1", "battery2"):
+            proc.publish(Sample(int(t[0] * 1000), b, "jbd-bms", dict(pack)))
+        proc.tick()
+        t[0] += 30
+    energy = [s for s in sink.samples if s.kind == "energy"]
+    finished = [s for s in energy if s.ts_ms == int(day_end("2026-06-01") * 1000)]
+    assert len(finished) == 1
+    assert finished[0].fields["battery_discharge_energy"] == pytest.approx(200 * 120 / 3600, abs=0.1)
+    today = [s for s in energy if s.ts_ms > finished[0].ts_ms]
+    assert today and today[-1].fields["battery_discharge_energy"] == pytest.approx(200 * 60 / 3600, abs=0.1)
+    proc.stop()

@@ -20,6 +20,7 @@ from .errors import SolarmonError
 _LOGGER = logging.getLogger(__name__)
 
 ALL = "*"
+KIOSK_PORT = 8099  # the port the kiosk's "app" button opens; set app_window.http_port to it
 
 Release = Callable[[str, float], list[str]]  # (device id or ALL, minutes) -> devices released
 

@@ -25,7 +25,7 @@ from .clock import ClockCheck, SampleHold
 from .collector import Sink
 from .config import Config
 from .energy import EnergyCounters, day_end, local_day
-from .errors import SolarmonError
+from .errors import ConfigError, SolarmonError
 from .loadrules import LoadController
 from .payload import FieldValue, Sample
 from .push import PushQueue
@@ -73,7 +73,10 @@ class Processor(Sink):
         self.sink = sink
         self.wall = wall
         self.state_dir = Path(cfg.collector.state_dir)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ConfigError(str(self.state_dir), [f"collector.state_dir cannot be created: {err.strerror}"]) from None
         self.collector: Collector | None = None
         self.kinds = {d.id: d.kind for d in cfg.devices}
         packs = cfg.bank.packs if cfg.bank.packs is not None else [i for i, k in self.kinds.items() if k == "jbd-bms"]
@@ -91,6 +94,7 @@ class Processor(Sink):
         self.push = PushQueue(cfg.alerts.push, self.state_dir) if cfg.alerts.push else None
         self.energy = self._load_energy()
         self._resumed_day = self.energy.day
+        self._energy_day = self.energy.day  # the day whose totals the last energy sample carried
         self.hold = SampleHold(clock or ClockCheck(cfg.clock.trust, wall=wall), cfg.clock.hold_max)
         self.loads = {r.device: LoadController(r) for r in cfg.load_rules}
         self._switching: set[str] = set()
@@ -281,10 +285,18 @@ class Processor(Sink):
             for r in self.collector.runners:
                 if self._due(f"health/{r.cfg.id}", r.interval, now):
                     self._emit(self._derived(r.cfg.id, "link-health", self.health_fields(r, now), now))
-        if self.energy.roll(now) or (self._energy_changed and self._due("energy", SUMMARY_EVERY, now)):
+        self.energy.roll(now)
+        if self.hold.trusted and self._energy_day != self.energy.day:
+            # A new day: the finished day's final totals, stamped at its last second.
+            done = self.energy.days.get(self._energy_day)
+            if done is not None:
+                self._emit(Sample(int(day_end(self._energy_day) * 1000), "energy", "energy", dict(done)))
+            self._energy_day = self.energy.day
+            self._energy_changed = True
+            self._last.pop("energy", None)
+        if self._energy_changed and self.hold.trusted and self._due("energy", SUMMARY_EVERY, now):
             self._energy_changed = False
-            if self.hold.trusted:
-                self._emit(self._derived("energy", "energy", self.energy.fields(), now))
+            self._emit(self._derived("energy", "energy", self.energy.fields(), now))
         if self._due("collector", SUMMARY_EVERY, now):
             # The one sample sent while the clock is untrusted: it carries the kiosk's clock
             # badge, and the kiosk's browser shares this clock, so it is shown as 'now'.

@@ -120,24 +120,61 @@ def _bit_words(value: str, bits: dict[int, str]) -> str:
 
 def alarms_now(tiers: Sequence[Tier]) -> Query:
     """Per device: "OK", the active BMS protection bits / controller alarm code as words, or
-    "OFFLINE" when it sent nothing for a while (it was seen within the raw retention).
+    "OFFLINE" when it sent nothing for a while (it was seen within the raw retention); plus an
+    "alerts" column (the collector's active alerts, "OK" when none) and a "clock" column.
     """
     raw = raw_tier(tiers)
     _check(JBD_BMS, ["protection_flags"])
     _check(LITIME_MPPT, ["alarm_flags"])
+    _check(catalog.ALERTS, ["summary"])
+    _check(catalog.COLLECTOR, ["clock_synced"])
     lookback = raw.retention or DAY  # 0 = kept forever; a day back is enough to know a device
-    body = f"""from(bucket: {_str(raw.bucket)})
+    stale = f"int(v: r._time) < int(v: r._stop) - {STALE_AFTER * 1_000_000_000}"
+    body = f"""recent = from(bucket: {_str(raw.bucket)})
     |> range(start: -{lookback}s)
+
+flags = recent
     |> filter(fn: (r) => (r._measurement == {_str(JBD_BMS.name)} and r._field == "protection_flags")
         or (r._measurement == {_str(LITIME_MPPT.name)} and r._field == "alarm_flags"))
     |> last()
     |> map(fn: (r) => ({{_stop: r._stop, _field: r.device, _value:
-        if int(v: r._time) < int(v: r._stop) - {STALE_AFTER * 1_000_000_000} then "OFFLINE"
+        if {stale} then "OFFLINE"
         else if r._value == 0 then "OK"
         else if r._field == "alarm_flags" then "alarm " + string(v: r._value)
         else {_bit_words("r._value", JBD_PROTECTION_BITS)}}}))
+
+alerts = recent
+    |> filter(fn: (r) => r._measurement == {_str(catalog.ALERTS.name)} and r._field == "summary")
+    |> last()
+    |> map(fn: (r) => ({{_stop: r._stop, _field: "alerts", _value: if {stale} then "OFFLINE" else r._value}}))
+
+clock = recent
+    |> filter(fn: (r) => r._measurement == {_str(catalog.COLLECTOR.name)} and r._field == "clock_synced")
+    |> last()
+    |> map(fn: (r) => ({{_stop: r._stop, _field: "clock", _value: if r._value then "OK" else "CLOCK NOT SET"}}))
+
+union(tables: [flags, alerts, clock])
 {_ONE_ROW}"""
     return Query(("experimental/bitwise", "strings"), body)
+
+
+def health_now(tiers: Sequence[Tier]) -> Query:
+    """Per device, from its link-health: "APP" while released, else "<rssi> dBm <rate>% <n>↻"."""
+    kind = catalog.LINK_HEALTH
+    names = _check(kind, ["rssi", "poll_success_rate", "reconnects", "released"])
+    body = f"""from(bucket: {_str(raw_tier(tiers).bucket)})
+    |> range(start: {NOW_WINDOW})
+    |> filter(fn: (r) => r._measurement == {_str(kind.name)} and {_fields(names)})
+    |> last()
+    |> group(columns: ["device"])
+    |> pivot(rowKey: ["_stop"], columnKey: ["_field"], valueColumn: "_value")
+    |> map(fn: (r) => ({{_stop: r._stop, _field: r.device, _value:
+        if exists r.released and r.released then "APP"
+        else (if exists r.rssi then string(v: int(v: r.rssi)) + " dBm " else "")
+            + (if exists r.poll_success_rate then string(v: int(v: r.poll_success_rate)) + "% " else "")
+            + (if exists r.reconnects then string(v: r.reconnects) + "↻" else "")}}))
+{_ONE_ROW}"""
+    return Query((), body)
 
 
 def _temperature_filter() -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
+from ..appwindow import KIOSK_PORT
 from ..catalog import CHARGING_STATES, JBD_BMS, LITIME_MPPT, DeviceKind
 from ..tiers import Tier
 from . import flux
@@ -27,6 +28,10 @@ CELLS_UID: Final = "solarmon-kiosk-cells"
 
 #: Kiosk mode with every control hidden (Grafana shows time picker/variables otherwise).
 KIOSK_PARAMS: Final = "kiosk&_dash.hideTimePicker&_dash.hideVariables&_dash.hideLinks"
+
+#: The collector's loopback release endpoint (app_window.http_port must be KIOSK_PORT): every
+#: device, for the configured default minutes. Only the kiosk's own browser can reach it.
+RELEASE_URL: Final = f"http://127.0.0.1:{KIOSK_PORT}/release"
 
 #: Chart ranges offered as touch buttons: label -> Grafana relative time.
 RANGES: Final = (("6 h", "now-6h"), ("24 h", "now-24h"), ("7 d", "now-7d"), ("30 d", "now-30d"))
@@ -131,12 +136,17 @@ def cells(tiers: Sequence[Tier]) -> Json:
                  minimum=2.8, maximum=3.65),
         bargauge(grid(15, 0, 9, 7), flux.sensors_now(tiers), unit="celsius", decimals=0,
                  color=thresholds("blue", (0, "green"), (45, "orange"), (55, "red")), minimum=-10, maximum=70),
-        _per_device(grid(0, 7, 6, 4), "cell_voltage_delta", JBD_BMS, "Δ", tiers,
+        _per_device(grid(0, 7, 4, 4), "cell_voltage_delta", JBD_BMS, "Δ", tiers,
                     color=_SPREAD_COLORS),
-        stat(grid(6, 7, 6, 4), flux.balancing_now(tiers), name="balancing ${__field.name}", text_fields=True),
-        stat(grid(12, 7, 6, 4), flux.alarms_now(tiers), name="${__field.name}", text_fields=True,
+        stat(grid(4, 7, 4, 4), flux.balancing_now(tiers), name="balancing ${__field.name}", text_fields=True),
+        # Link health per device: signal, poll success, reconnects; "APP" while released.
+        stat(grid(8, 7, 5, 4), flux.health_now(tiers), name="${__field.name}", text_fields=True, no_value="–"),
+        stat(grid(13, 7, 7, 4), flux.alarms_now(tiers), name="${__field.name}", text_fields=True,
              color=_ALARM_COLORS, mappings=_ALARM_MAPPINGS, color_mode="background", no_value="NO DATA"),
-        html(grid(18, 7, 6, 4), _buttons(_button("◂ back", kiosk_url(KIOSK_UID), "#3d3d3d", 100))),
+        html(grid(20, 7, 4, 4), _buttons(
+            _button("◂ back", kiosk_url(KIOSK_UID), "#3d3d3d", 100),
+            _button("app", RELEASE_URL, "#8f3bb8", 100),
+        )),
     ]
     return dashboard(CELLS_UID, "solarmon kiosk: cells", panels, time_from="now-6h", refresh="30s",
                      tags=["solarmon", "kiosk"], hide_time_picker=True,
