@@ -33,3 +33,8 @@ def test_app_button_opens_the_loopback_endpoint_only(by_uid: dict[str, Any]) -> 
              for h in re.findall(r'href="([^"]+)"', p["options"]["content"])]
     (release,) = [h for h in hrefs if "release" in h]
     assert release == f"http://127.0.0.1:{KIOSK_PORT}/release"
+
+
+def test_bank_soc_beside_the_batteries(by_uid: dict[str, Any]) -> None:
+    (q,) = [q for q in _queries(by_uid[KIOSK_UID]) if 'r._field == "soc"' in q]
+    assert '(r._measurement == "bank" or r._measurement == "jbd-bms")' in q

@@ -106,6 +106,22 @@ def latest_per_device(tiers: Sequence[Tier], kind: catalog.DeviceKind, field: st
     return Query((), body)
 
 
+def soc_now(tiers: Sequence[Tier]) -> Query:
+    """The bank's SOC (capacity weighted, derived by the collector) and each battery's, by id."""
+    _check(JBD_BMS, ["soc"])
+    _check(catalog.BANK, ["soc"])
+    body = (
+        f"from(bucket: {_str(raw_tier(tiers).bucket)})\n"
+        f"    |> range(start: {NOW_WINDOW})\n"
+        f"    |> filter(fn: (r) => (r._measurement == {_str(catalog.BANK.name)} "
+        f"or r._measurement == {_str(JBD_BMS.name)}) and r._field == \"soc\")\n"
+        "    |> last()\n"
+        "    |> map(fn: (r) => ({_stop: r._stop, _field: r.device, _value: r._value}))\n"
+        + _ONE_ROW
+    )
+    return Query((), body)
+
+
 def _bit_words(value: str, bits: dict[int, str]) -> str:
     """Flux text listing the names of the set bits of ``value``, comma separated."""
     known = 0

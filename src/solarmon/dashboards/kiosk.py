@@ -85,7 +85,9 @@ def kiosk(tiers: Sequence[Tier]) -> Json:
     panels = [
         # Row 1 (3 rows high): the big numbers. Watts, watt-hours, amps and the cell spread keep
         # Grafana's automatic decimals: a fixed count would turn 1534 W into "2 kW".
-        _per_device(grid(0, 0, 6, 3), "soc", jbd, "", tiers, decimals=0, color=_SOC_COLORS),
+        # The bank first (its device id is "bank"), then each battery: SOC in %.
+        stat(grid(0, 0, 6, 3), flux.soc_now(tiers), unit=UNITS["%"], name="${__field.name}", decimals=0,
+             color=_SOC_COLORS),
         _per_device(grid(6, 0, 5, 3), "charge_power", mppt, "PV", tiers),
         _per_device(grid(11, 0, 4, 3), "load_power", mppt, "load", tiers),
         stat(grid(15, 0, 4, 3), flux.latest_per_device(tiers, LITIME_MPPT, "charging_state"),
