@@ -96,5 +96,6 @@ class BleakLink(Link):
 
     def _disconnected(self, _client: BleakClient) -> None:
         _LOGGER.debug("%s: disconnected", self.address)
-        self._client = None
+        # Keep the client: only its disconnect() closes its D-Bus connection, and until then BlueZ
+        # keeps its StartNotify session, doubling every notification after a reconnect (bleak#2002).
         self.on_disconnect()
