@@ -27,7 +27,7 @@ PROJECT: Final = Path(__file__).resolve().parents[2]
 GUEST_TESTS: Final = "tests/blevm/guest"
 MEMORY_MB: Final = 1536
 CPUS: Final = 2
-DEFAULT_TIMEOUT: Final = 420.0  # s for the whole boot + tests + power-off
+DEFAULT_TIMEOUT: Final = 600.0  # s for the whole boot + tests + power-off (a warm run takes ~4 min)
 # pytest's final line, e.g. "==== 7 passed in 95.12s (0:01:35) ====".
 _SUMMARY: Final = re.compile(r"^=+ .*\b(passed|failed|error|errors|skipped|no tests ran)\b.* in [0-9.]+s.* =+$")
 

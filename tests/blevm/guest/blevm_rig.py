@@ -34,12 +34,13 @@ class SimDevice:
     name: str
     notify_uuid: str
     write_uuid: str
+    live_field: str  # present in every live poll (absent from back-dated history samples)
 
 
 MPPT = SimDevice("mppt", "litime-mppt", "C8:47:80:00:00:01", "BT-LTMPPT-BLEVM",
-                 "0000ffe1-0000-1000-8000-00805f9b34fb", "0000ffe1-0000-1000-8000-00805f9b34fb")
+                 "0000ffe1-0000-1000-8000-00805f9b34fb", "0000ffe1-0000-1000-8000-00805f9b34fb", "battery_voltage")
 BMS = SimDevice("bms", "jbd-bms", "A4:C1:38:00:00:02", "JBD-SP04S034-BLEVM",
-                "0000ff01-0000-1000-8000-00805f9b34fb", "0000ff02-0000-1000-8000-00805f9b34fb")
+                "0000ff01-0000-1000-8000-00805f9b34fb", "0000ff02-0000-1000-8000-00805f9b34fb", "pack_voltage")
 DEVICES = (MPPT, BMS)
 PASSWORD = "123456"  # the JBD adapter's BLE password in this rig (not a real secret)
 
@@ -121,10 +122,31 @@ class Watcher:
     messages: list[tuple[float, str, bytes]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def states(self, device_id: str, since: float = 0.0) -> list[dict[str, Any]]:
+    def states(self, device: SimDevice, since: float = 0.0) -> list[dict[str, Any]]:
+        """Live polls of the device, oldest first.
+
+        Its state topic also carries link-health samples and back-dated daily history; a
+        live poll is the device's own kind with its main field.
+        """
         with self.lock:
-            return [json.loads(p) for t, topic, p in self.messages
-                    if topic == f"solarmon/{device_id}/state" and t >= since]
+            found = [json.loads(p) for t, topic, p in self.messages if topic == f"solarmon/{device.id}/state" and t >= since]
+        return [s for s in found if s.get("kind") == device.kind and device.live_field in s.get("fields", {})]
+
+    def first_after(self, device: SimDevice, since: float) -> float:
+        """Seconds from ``since`` to the first live poll of ``device`` after it (nan if none)."""
+        with self.lock:
+            times = [(t, p) for t, topic, p in self.messages if topic == f"solarmon/{device.id}/state" and t > since]
+        for t, payload in times:
+            sample = json.loads(payload)
+            if sample.get("kind") == device.kind and device.live_field in sample.get("fields", {}):
+                return t - since
+        return float("nan")
+
+    def dump(self, path: Path) -> None:
+        """Every message, one per line, for the logs."""
+        with self.lock, path.open("a") as fh:
+            for t, topic, payload in self.messages:
+                fh.write(f"{t:.3f} {topic} {payload.decode(errors='replace')}\n")
 
     def availability(self, device_id: str) -> str | None:
         with self.lock:

@@ -6,7 +6,7 @@ broken link makes bleak hang instead of failing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 import faulthandler
 import os
 from pathlib import Path
@@ -34,6 +34,8 @@ from blevm_rig import (
 )
 import paho.mqtt.client as mqtt
 import pytest
+
+from broker import Mosquitto
 
 TEST_DEADLINE = 120  # s per test; a hung bleak call must fail one test, not the session
 
@@ -97,8 +99,15 @@ def sim(radio: Radio) -> Iterator[Radio]:
     wait_for("devices free", lambda: not any(radio.status(d.id)["connected"] for d in DEVICES), 15)
 
 
-@pytest.fixture
-def watcher(mosquitto: Any) -> Iterator[Watcher]:
+@pytest.fixture(scope="module")
+def broker() -> Iterator[Any]:
+    """One real mosquitto for a test module (the collector keeps its session across tests)."""
+    with Mosquitto() as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
+def watcher(broker: Any, request: pytest.FixtureRequest) -> Iterator[Watcher]:
     """Subscribed before the collector starts, so nothing is missed."""
     w = Watcher()
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="blevm-watcher")
@@ -110,31 +119,31 @@ def watcher(mosquitto: Any) -> Iterator[Watcher]:
 
     client.on_message = on_message
     client.on_subscribe = lambda *_a: subscribed.set()
-    client.connect(mosquitto.host, mosquitto.port)
+    client.connect(broker.host, broker.port)
     client.loop_start()
     client.subscribe("solarmon/#", qos=1)
     assert subscribed.wait(10)
     yield w
+    w.dump(OUT / f"mqtt-{request.module.__name__}.log")
     client.loop_stop()
     client.disconnect()
 
 
-@pytest.fixture
-def collector(sim: Radio, mosquitto: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., Collector]]:
-    """Start ``solarmon collect`` against the simulated devices; keyword args go to ``collector``."""
-    started: list[Collector] = []
+@pytest.fixture(scope="module")
+def collector(radio: Radio, broker: Any, watcher: Watcher, tmp_path_factory: pytest.TempPathFactory,
+              request: pytest.FixtureRequest) -> Iterator[Collector]:
+    """One ``solarmon collect`` (interval 2 s, timeout 2 s) for the scenarios of a module, in order.
 
-    def start(**settings: Any) -> Collector:
-        defaults: dict[str, Any] = {
-            "interval": 2, "timeout": 2, "connect_timeout": 10, "offline_after": 2, "adapter_reset_after": 2,
-        }
-        cfg = write_config(tmp_path / "collect.json", mosquitto.port, **{**defaults, **settings})
-        log_path = OUT / f"collect-{request.node.name}.log"
-        proc = subprocess.Popen(python_cmd("collect", "--config", str(cfg)), stdout=subprocess.DEVNULL,
-                                stderr=log_path.open("wb"))
-        started.append(Collector(proc, log_path))
-        return started[-1]
-
-    yield start
-    for c in started:
-        c.stop()
+    Starting a collector costs ~15 s under software emulation, so the scenarios share one and
+    each leaves the devices healthy for the next (the wrong-password one runs last).
+    """
+    radio.command("clear all")
+    settings = {"interval": 2, "timeout": 2, "connect_timeout": 10, "offline_after": 2, "adapter_reset_after": 2}
+    cfg = write_config(tmp_path_factory.mktemp("collect") / "collect.json", broker.port, **settings)
+    log_path = OUT / f"collect-{request.module.__name__}.log"
+    proc = subprocess.Popen(python_cmd("collect", "--config", str(cfg)), stdout=subprocess.DEVNULL,
+                            stderr=log_path.open("wb"))
+    c = Collector(proc, log_path)
+    yield c
+    c.stop()
+    radio.command("clear all")
