@@ -173,6 +173,8 @@ class Processor(Sink):
                 ctl.load_on = bool(sample.fields["load_on"])
             if device in self._switching:
                 continue
+            if ctl.rule.on_from is not None and not self.hold.trusted:
+                continue  # a schedule read off an unset clock would switch at random hours
             runner = self._runner(device)
             if runner is None or runner.released or not runner.device.link.is_connected:
                 continue
@@ -252,6 +254,8 @@ class Processor(Sink):
                 self.tick()
                 await asyncio.sleep(TICK)
         finally:
+            for task in list(self._tasks):
+                task.cancel()
             if server is not None:
                 server.close()
             self.stop()
