@@ -26,7 +26,11 @@ _REJECTED: Final = "org.bluez.Error.Rejected"
 
 
 class PairingError(SolarmonError):
-    """Pairing failed; the message says why and what to do."""
+    """Pairing failed; the message says why and what to do; ``name`` is BlueZ's error, if any."""
+
+    def __init__(self, message: str, name: str = "") -> None:
+        super().__init__(message)
+        self.name = name
 
 
 def device_path(adapter: str, mac: str) -> str:
@@ -124,7 +128,8 @@ async def _call(bus: MessageBus, path: str, interface: str, member: str, signatu
                                                     signature=signature, body=body or [])), timeout)
     assert reply is not None
     if reply.message_type == MessageType.ERROR:
-        raise PairingError(diagnose(reply.error_name or "", str(reply.body[0]) if reply.body else ""))
+        name = reply.error_name or ""
+        raise PairingError(diagnose(name, str(reply.body[0]) if reply.body else ""), name)
     return reply
 
 
@@ -157,12 +162,16 @@ async def _find(bus: MessageBus, adapter: str, path: str, mac: str, timeout: flo
                        "asleep, or another client is connected to it (connected BMS stop advertising)")
 
 
-async def pair(mac: str, passkey: int, adapter: str = "hci0", scan_timeout: float = 20.0) -> PairResult:
-    """Pair and trust ``mac`` with ``passkey``; disconnect afterwards so the collector can connect."""
+async def pair(mac: str, passkey: int, adapter: str = "hci0", scan_timeout: float = 20.0,
+               bus_address: str | None = None) -> PairResult:
+    """Pair and trust ``mac`` with ``passkey``; disconnect afterwards so the collector can connect.
+
+    ``bus_address`` selects another bus than the system bus (tests run a private one).
+    """
     started = time.monotonic()
     path = device_path(adapter, mac)
     try:
-        bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
+        bus = await MessageBus(bus_address=bus_address, bus_type=BusType.SYSTEM).connect()
     except (OSError, ValueError) as err:
         raise PairingError(f"cannot reach the system D-Bus (is this Linux with BlueZ?): {err}") from err
     agent = PasskeyAgent(passkey)
@@ -179,7 +188,7 @@ async def pair(mac: str, passkey: int, adapter: str = "hci0", scan_timeout: floa
             try:
                 await _call(bus, path, "org.bluez.Device1", "Pair", timeout=60)
             except PairingError as err:
-                if not agent.asked:
+                if not agent.asked and err.name.startswith("org.bluez.Error.Authentication"):
                     raise PairingError(f"{err} (BlueZ never asked for a passkey: this BMS may not need pairing "
                                        "at all; try auth = 'auto')") from None
                 raise
