@@ -38,3 +38,10 @@ def test_app_button_opens_the_loopback_endpoint_only(by_uid: dict[str, Any]) -> 
 def test_bank_soc_beside_the_batteries(by_uid: dict[str, Any]) -> None:
     (q,) = [q for q in _queries(by_uid[KIOSK_UID]) if 'r._field == "soc"' in q]
     assert '(r._measurement == "bank" or r._measurement == "jbd-bms")' in q
+
+
+def test_daily_energy_includes_the_bank_totals(by_uid: dict[str, Any]) -> None:
+    from solarmon.dashboards import HISTORY_UID
+
+    (q,) = [q for q in _queries(by_uid[HISTORY_UID]) if "today_generated_energy" in q and "battery in" in q]
+    assert 'r.kind == "energy"' in q and 'r._field == "battery_discharge_energy"' in q

@@ -369,11 +369,18 @@ def current_flow(tiers: Sequence[Tier]) -> Query:
 DAILY_ENERGY: Final = (("today_generated_energy", "generated"), ("today_load_energy", "load output"))
 
 
+#: The collector's integrated daily bank totals (kind ``energy``) -> series name.
+DAILY_BANK_ENERGY: Final = (("battery_charge_energy", "battery in"), ("battery_discharge_energy", "battery out"))
+
+
 def daily_energy(tiers: Sequence[Tier], device: str | None) -> Query:
-    """Generated and load energy per day (days in the dashboard's time zone)."""
+    """Generated and load energy per day, and the bank's charge and discharge (dashboard time zone)."""
     parts = [
         _named(_read(LITIME_MPPT, "last", [field], device, every="1d", fn="max"), _str(name))
         for field, name in DAILY_ENERGY
+    ] + [
+        _named(_read(catalog.ENERGY, "last", [field], None, every="1d", fn="max"), _str(name))
+        for field, name in DAILY_BANK_ENERGY
     ]
     return _tiered(tiers, parts)
 

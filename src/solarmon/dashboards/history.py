@@ -126,7 +126,8 @@ def history(tiers: Sequence[Tier]) -> Json:
         timeseries(grid(0, 33, 12, 8), flux.daily_energy(tiers, CONTROLLER), unit="watth", bars=True,
                    title="Energy per day ${mppt}",
                    description="The controller's daily counters at the end of each day (dashboard time zone). "
-                   "'load output' is the controller's load terminal only."),
+                   "'load output' is the controller's load terminal only; 'battery in/out' is the bank's "
+                   "energy integrated by the collector."),
         timeseries(grid(12, 33, 12, 8), flux.year_over_year(tiers, CONTROLLER), unit="watth",
                    title="Generated per day: this month and the same month in earlier years", fill=0,
                    description="The month of the range end; earlier years are moved onto it to overlay."),
