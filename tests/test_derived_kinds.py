@@ -47,6 +47,11 @@ def test_discovery_reads_only_its_own_kind_from_a_shared_topic() -> None:
     assert body["state_topic"] == "solarmon/battery1/state"
     assert "value_json.kind == 'link-health'" in str(body["value_template"])
     assert body["device"]["manufacturer"] == "solarmon"  # type: ignore[index]
+    # health must stay visible while the device itself is offline
+    assert body["availability"] == [{"topic": "solarmon/collector/availability"}]
+    (_, soc), *_ = [m for m in discovery_messages("homeassistant", "solarmon", "battery1", "B1", catalog.JBD_BMS,
+                                                  {"soc": 50.0})]
+    assert {"topic": "solarmon/battery1/availability"} in soc["availability"]  # type: ignore[operator]
 
 
 def test_alert_binary_sensor() -> None:

@@ -152,10 +152,11 @@ def discovery_messages(
     }
     # A device's link-health samples share its state topic: each sensor reads only its kind.
     guard = f"value_json.kind == '{kind.name}'"
-    availability = [
-        {"topic": availability_topic(prefix, COLLECTOR_ID)},
-        {"topic": availability_topic(prefix, device)},
-    ]
+    availability = [{"topic": availability_topic(prefix, COLLECTOR_ID)}]
+    if kind.name in makers:
+        # Device fields need the device online; derived kinds (bank, link-health, ...) have no
+        # availability of their own, and link health matters most while the device is offline.
+        availability.append({"topic": availability_topic(prefix, device)})
     for f in kind.fields:
         if f.name not in present:
             continue
