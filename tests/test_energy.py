@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from hypothesis import given
+from hypothesis import strategies as st
 import pytest
 
 from solarmon.energy import EnergyCounters, day_end, local_day, trapezoid
@@ -113,3 +115,13 @@ def test_fill_day_takes_history_for_missing_or_partial_days_only() -> None:
 def test_day_helpers() -> None:
     assert local_day(day_end("2026-03-29")) == "2026-03-29"
     assert local_day(day_end("2026-03-29") + 1) == "2026-03-30"
+
+
+_WATTS = st.floats(-5000, 5000, allow_nan=False)
+
+
+@given(_WATTS, _WATTS, st.floats(0.001, 3600))
+def test_trapezoid_conserves_the_signed_area(p0: float, p1: float, dt_s: float) -> None:
+    pos, neg = trapezoid(0, p0, dt_s, p1)
+    assert pos >= 0 and neg >= 0
+    assert pos - neg == pytest.approx((p0 + p1) / 2 * dt_s / 3600, abs=1e-9)

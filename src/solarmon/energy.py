@@ -52,7 +52,8 @@ def trapezoid(t0: float, p0: float, t1: float, p1: float) -> tuple[float, float]
         return (area, 0.0) if area >= 0 else (0.0, -area)
     tz = h * p0 / (p0 - p1)
     a, b = p0 / 2 * tz, p1 / 2 * (h - tz)
-    return (a, -b) if a > 0 else (b, -a)
+    # By the sign of p0, not of a: a may underflow to 0 for a tiny p0.
+    return (a, -b) if p0 > 0 else (b, -a)
 
 
 @dataclass
