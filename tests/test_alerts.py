@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from solarmon.alerts import Alert, AlertEngine
 from solarmon.config import AlertRule
 from solarmon.payload import Sample
@@ -89,3 +92,15 @@ def test_restored_alerts_clear_but_do_not_raise_again() -> None:
     assert feed(after, [(100, 10.0), (200, 10.0)]) == []  # still low after a restart: no second raise
     assert feed(after, [(300, 40.0)]) == [(300, "cleared")]
     assert after.summary() == "OK"
+
+
+@given(st.lists(st.one_of(st.none(), st.floats(0, 100, allow_nan=False)), max_size=60),
+       st.floats(0, 20), st.floats(0, 90))
+def test_raises_and_clears_alternate_for_any_sequence(socs: list[float | None], hysteresis: float,
+                                                       delay: float) -> None:
+    rule = AlertRule(name="low-soc", field="soc", device="bank", below=20, hysteresis=hysteresis, delay=delay)
+    engine = AlertEngine([rule], 600, {})
+    changes = [c for _, c in feed(engine, [(30.0 * i, v) for i, v in enumerate(socs)])]
+    assert all(a != b for a, b in zip(changes, changes[1:], strict=False))  # never twice the same
+    assert not changes or changes[0] == "raised"
+    assert ("low-soc/bank" in engine.active) == (bool(changes) and changes[-1] == "raised")

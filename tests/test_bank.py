@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
 import pytest
 
 from solarmon.bank import BankTracker, PackState, combine
@@ -66,3 +68,21 @@ def test_tracker_emits_a_bank_sample_per_pack_sample() -> None:
     assert first.fields["packs_excluded_flags"] == 0b10  # battery2 not heard yet
     second = tr.observe(Sample(2000, "battery2", "jbd-bms", fields), 20)
     assert second is not None and second.fields["soc"] == 50.0 and second.fields["power"] == -78.6
+
+
+_PACK = st.builds(
+    lambda rem, nom, cur, age, fet: PackState(
+        {"remaining_capacity": min(rem, nom), "nominal_capacity": nom, "current": cur, "pack_voltage": 13.2,
+         "charge_fet": fet, "discharge_fet": True}, 100 - age),
+    st.floats(0, 400), st.floats(1, 400), st.floats(-200, 200), st.floats(0, 300), st.booleans())
+
+
+@given(st.dictionaries(st.sampled_from(["a", "b", "c"]), _PACK))
+def test_bank_invariants(latest: dict[str, PackState]) -> None:
+    out = combine(["a", "b", "c"], latest, 100, 120)
+    included, flags = out["packs_included"], out["packs_excluded_flags"]
+    assert isinstance(included, int) and isinstance(flags, int)
+    assert included + bin(flags).count("1") == 3
+    if included:
+        assert 0 <= out["soc"] <= 100  # type: ignore[operator]
+        assert out["time_to_empty"] is None or out["time_to_full"] is None
