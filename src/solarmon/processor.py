@@ -215,6 +215,7 @@ class Processor(Sink):
             runner = self._runner(name)
             assert runner is not None
             runner.release(minutes * 60)
+            self._last.pop(f"health/{name}", None)  # show "released" at the next tick, not an interval later
             if self.alerts is not None:
                 self.alerts.touch(name, self.wall())
         _LOGGER.warning("phone-app window: %s %s", ", ".join(names),
