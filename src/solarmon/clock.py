@@ -15,6 +15,7 @@ from collections.abc import Callable
 import ctypes
 import ctypes.util
 from dataclasses import dataclass, replace
+import functools
 import logging
 from pathlib import Path
 import time
@@ -37,11 +38,16 @@ class _Timex(ctypes.Structure):
                 ("_rest", ctypes.c_byte * 200)]
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    # find_library runs ldconfig: once per process, not at every check.
+    return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+
+
 def kernel_synced() -> bool | None:
     """adjtimex(2): True if the kernel clock is NTP-disciplined, None if it cannot be asked."""
-    name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name, use_errno=True)
+        libc = _libc()
         tx = _Timex()
         if libc.adjtimex(ctypes.byref(tx)) < 0:
             return None
