@@ -126,28 +126,28 @@ async def test_low_soc_raises_and_clears_exactly_once(tmp_path: Path, mosquitto,
     cfg = feature_config(tmp_path, mosquitto.host, mosquitto.port, alerts=config.Alerts(rules=[rule], push=nowhere))
     async with running(cfg, sub) as rig:
         assert await until(lambda: len(sub.states("bank")) >= 2, 5)
-        assert sub.payloads("solarmon/alerts") == []
+        assert sub.payloads("solarmon/alerts") == [b"[]"]  # the start-up state: nothing active
         for b in ("battery1", "battery2"):
             rig.sims[b].soc = 12.0  # type: ignore[attr-defined]
-        assert await until(lambda: len(sub.payloads("solarmon/alerts")) >= 1, 5)
+        assert await until(lambda: len(sub.payloads("solarmon/alerts")) >= 2, 5)
         for b in ("battery1", "battery2"):
             rig.sims[b].soc = 22.0  # type: ignore[attr-defined]  # above 20 but inside the hysteresis
         await asyncio.sleep(1.5)
-        assert len(sub.payloads("solarmon/alerts")) == 1
+        assert len(sub.payloads("solarmon/alerts")) == 2
         for b in ("battery1", "battery2"):
             rig.sims[b].soc = 60.0  # type: ignore[attr-defined]
-        assert await until(lambda: len(sub.payloads("solarmon/alerts")) >= 2, 5)
+        assert await until(lambda: len(sub.payloads("solarmon/alerts")) >= 3, 5)
         await asyncio.sleep(1.5)  # nothing more may follow
-    raised, cleared = (json.loads(p) for p in sub.payloads("solarmon/alerts"))
+    raised, cleared = (json.loads(p) for p in sub.payloads("solarmon/alerts")[1:])
     assert [(a["rule"], a["device"]) for a in raised] == [("low-soc", "bank")]
     assert 10 < raised[0]["value"] < 20
     assert cleared == []
-    assert len(sub.payloads("solarmon/alerts")) == 2
+    assert len(sub.payloads("solarmon/alerts")) == 3
     queued = [json.loads(line) for line in (tmp_path / "state" / "push-queue.jsonl").read_text().splitlines()]
     assert [(q["change"], q["rule"]) for q in queued] == [("raised", "low-soc"), ("cleared", "low-soc")]
     with sub.lock:
         retained = [r for t, _, r in sub.messages if t == "solarmon/alerts"]
-    assert retained == [False, False]  # live deliveries; the broker keeps the last one retained
+    assert retained == [False, False, False]  # live deliveries; the broker keeps the last one retained
     summaries = [m["fields"]["summary"] for m in sub.states("alerts", "alerts")]
     assert any("low-soc" in s for s in summaries) and summaries[-1] == "OK"
     # the bank device itself is published like any device

@@ -127,3 +127,20 @@ def test_midnight_publishes_the_finished_day_and_restarts_the_counters(tmp_path:
     today = [s for s in energy if s.ts_ms > finished[0].ts_ms]
     assert today and today[-1].fields["battery_discharge_energy"] == pytest.approx(200 * 60 / 3600, abs=0.1)
     proc.stop()
+
+
+def test_restored_alerts_keep_only_those_the_config_can_still_clear(tmp_path: Path) -> None:
+    import json
+
+    cfg = cfg_for(tmp_path, alerts=config.Alerts(rules=[
+        config.AlertRule(name="low-soc", field="soc", device="bank", below=20)]))
+    state = tmp_path / "state"
+    state.mkdir()
+    def alert(rule: str, device: str) -> dict[str, object]:
+        return {"rule": rule, "device": device, "since": 1.0, "value": 1.0, "text": f"{device}: {rule}"}
+    (state / "alerts.json").write_text(json.dumps([
+        alert("low-soc", "bank"), alert("gone-rule", "bank"), alert("silent", "mppt"), alert("silent", "old-device"),
+        {"damaged": True}]))
+    proc = Processor(cfg, ListSink())
+    assert proc.alerts is not None
+    assert sorted(proc.alerts.active) == ["low-soc/bank", "silent/mppt"]

@@ -19,7 +19,7 @@ import time
 from typing import TYPE_CHECKING, Any, Final
 
 from . import appwindow
-from .alerts import Alert, AlertEngine, Event
+from .alerts import SILENT, Alert, AlertEngine, Event
 from .bank import BankTracker
 from .clock import ClockCheck, SampleHold
 from .collector import Sink
@@ -86,10 +86,14 @@ class Processor(Sink):
         self.alerts: AlertEngine | None = None
         if cfg.alerts.enabled:
             saved = _read_json(self.state_dir / "alerts.json") or []
+            rules = {r.name for r in cfg.alerts.rules}
             active = []
             for obj in saved:
                 with contextlib.suppress(KeyError, TypeError, ValueError):
-                    active.append(Alert.from_json(obj))
+                    alert = Alert.from_json(obj)
+                    # An alert whose rule or device left the config could never clear: drop it.
+                    if alert.rule in rules or (alert.rule == SILENT and alert.device in self.kinds):
+                        active.append(alert)
             self.alerts = AlertEngine(cfg.alerts.rules, cfg.alerts.silent_after, self.kinds, active, now)
         self.push = PushQueue(cfg.alerts.push, self.state_dir) if cfg.alerts.push else None
         self.energy = self._load_energy()
@@ -149,7 +153,7 @@ class Processor(Sink):
     def _alert_events(self, events: list[Event]) -> None:
         if not events or self.alerts is None:
             return
-        active = [a.to_json() for a in sorted(self.alerts.active.values(), key=lambda a: a.since)]
+        active = self._active_json()
         _write_json(self.state_dir / "alerts.json", active)
         self.sink.publish_alerts(active)
         for e in events:
@@ -157,6 +161,10 @@ class Processor(Sink):
                 self.push.put(e)
         self._emit(self._alerts_sample(self.wall()))
         self._last["alerts"] = self.wall()
+
+    def _active_json(self) -> list[dict[str, object]]:
+        assert self.alerts is not None
+        return [a.to_json() for a in sorted(self.alerts.active.values(), key=lambda a: a.since)]
 
     def _alerts_sample(self, now: float) -> Sample:
         assert self.alerts is not None
@@ -250,6 +258,9 @@ class Processor(Sink):
                                                 self.cfg.app_window.max_minutes, self.cfg.app_window.default_minutes)
         if self.cfg.energy.history_days:
             self._spawn(self.fill_history())
+        if self.alerts is not None:
+            # The retained list may be older than our state (a broker that lost it, a new config).
+            self.sink.publish_alerts(self._active_json())
         try:
             while True:
                 self.tick()
