@@ -31,6 +31,10 @@ RECEIVE_MAXIMUM: Final = 4000
 #: Group commit: one fsync for up to this many messages or this much waiting.
 COMMIT_MAX: Final = 2000
 COMMIT_DELAY: Final = 0.02
+#: Messages held in memory before the network thread stops reading the socket (TCP then
+#: pushes back on the broker, which keeps the rest). mosquitto 2.0 was seen sending a
+#: backlog far beyond the Receive Maximum; this keeps memory flat whatever the backlog.
+MAX_PENDING: Final = 2 * COMMIT_MAX
 
 
 class _ReadBuffer:
@@ -128,6 +132,7 @@ class MqttIntake:
         self.received = 0
         self.stored = 0
         self.malformed: Counter[str] = Counter()
+        self.peak_pending = 0  # most messages ever held in memory before their commit
         self.subscribed = threading.Event()
         self._pending: list[_Pending] = []
         self._cond = threading.Condition()
@@ -167,7 +172,7 @@ class MqttIntake:
         """Commit and ack what has arrived, then disconnect (the session stays on the broker)."""
         self._stop.set()
         with self._cond:
-            self._cond.notify()
+            self._cond.notify_all()
         if self._committer:
             self._committer.join(30)
         self.client.disconnect()
@@ -211,8 +216,11 @@ class MqttIntake:
         self.received += 1
         with self._cond:
             self._pending.append(_Pending(msg.mid, self._generation, msg.topic, msg.payload))
+            self.peak_pending = max(self.peak_pending, len(self._pending))
             if len(self._pending) == 1 or len(self._pending) >= COMMIT_MAX:
-                self._cond.notify()
+                self._cond.notify_all()
+            while len(self._pending) >= MAX_PENDING and not self._stop.is_set():
+                self._cond.wait(1.0)  # back-pressure: the committer is behind
 
     def _to_line(self, topic: str, payload: bytes) -> str | None:
         parts = topic.split("/")
@@ -251,7 +259,8 @@ class MqttIntake:
                         if left <= 0:
                             break
                         self._cond.wait(left)
-                    batch, self._pending = self._pending, []
+                    batch, self._pending = self._pending[:COMMIT_MAX], self._pending[COMMIT_MAX:]
+                    self._cond.notify_all()  # room again for a blocked network thread
                 self._commit(batch)
         except Exception:  # e.g. disk full: nothing was acked, the broker keeps the messages
             _LOGGER.exception("cannot store messages in the queue; stopping intake")
