@@ -2,10 +2,11 @@
 # PID 1 of the ble-vm guest (exec'd by /sbin/solarmon-init once the share is mounted).
 # No systemd: mount what the tests need, load the Bluetooth modules, start the system bus,
 # run the guest pytest session under a timeout, hand results back, power off.
-# bluetoothd and the simulated peripherals are started by the tests' fixtures, so each
-# scenario controls their order and faults.
+# The simulated peripherals start here (early, see below); bluetoothd, mosquitto and the
+# collector are started by the tests' fixtures, which also set the faults.
 export PATH=/opt/venv/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
-export PYTHONPATH=/mnt/share/src PYTHONDONTWRITEBYTECODE=1 SOLARMON_BLEVM_GUEST=1
+# Byte-code goes to tmpfs (the share is read-only): compiled once per boot, not per process.
+export PYTHONPATH=/mnt/share/src PYTHONPYCACHEPREFIX=/tmp/pycache SOLARMON_BLEVM_GUEST=1
 OUT=/mnt/out
 
 mkdir -p /dev/pts /dev/shm /mnt/out
@@ -22,6 +23,13 @@ dbus-daemon --system --fork
 echo "guest: ready for tests after $(cut -d' ' -f1 /proc/uptime) s"
 
 cd /mnt/share
+# Start the simulated peripherals and btmon now: their ~15 s of Python start-up under software
+# emulation overlaps pytest's own. The radio fixture waits for READY, then starts bluetoothd.
+export BLEVM_SIM_CONFIG=/mnt/share/tests/blevm/guest/sim.json BLEVM_SIM_CONTROL=/run/sim.sock
+export BLEVM_SIM_READY=/run/sim.ready
+btmon -T > "$OUT/btmon.log" 2>&1 &
+python -m solarmon simulate --ble --config "$BLEVM_SIM_CONFIG" --control "$BLEVM_SIM_CONTROL" \
+    > "$BLEVM_SIM_READY" 2> "$OUT/simulate.log" &
 # -p no:cacheprovider: the share is read-only. Extra arguments come one per line in $OUT/args.
 set --
 while IFS= read -r arg; do [ -n "$arg" ] && set -- "$@" "$arg"; done < "$OUT/args"

@@ -43,6 +43,16 @@ BMS = SimDevice("bms", "jbd-bms", "A4:C1:38:00:00:02", "JBD-SP04S034-BLEVM",
                 "0000ff01-0000-1000-8000-00805f9b34fb", "0000ff02-0000-1000-8000-00805f9b34fb", "pack_voltage")
 DEVICES = (MPPT, BMS)
 PASSWORD = "123456"  # the JBD adapter's BLE password in this rig (not a real secret)
+# What `solarmon simulate --ble` serves (guest_init.sh starts it early with this file).
+SIM_CONFIG = Path(__file__).with_name("sim.json")
+
+
+def check_sim_config(path: Path) -> None:
+    """The served config must name exactly ``DEVICES`` (the tests rely on these)."""
+    served = json.loads(path.read_text())["devices"]
+    assert [(d["id"], d["kind"], d["address"], d["name"]) for d in served] == [
+        (d.id, d.kind, d.address, d.name) for d in DEVICES
+    ], f"{path} and blevm_rig.DEVICES disagree"
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float, step: float = 0.2) -> Any:

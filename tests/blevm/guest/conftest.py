@@ -22,11 +22,13 @@ from typing import Any
 from blevm_rig import (
     DEVICES,
     OUT,
+    SIM_CONFIG,
     Collector,
     Radio,
     Watcher,
     adapter_powered,
     bluetoothd_path,
+    check_sim_config,
     out_log,
     python_cmd,
     wait_for,
@@ -58,22 +60,29 @@ def _deadline() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def radio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Radio]:
-    """Peripherals first (their vhci controller becomes hci0), then bluetoothd powers it."""
-    work = tmp_path_factory.mktemp("radio")
-    radio = Radio(control=str(work / "sim.sock"), config=write_config(work / "sim.json"))
-    if shutil.which("btmon"):  # the kernel's view of every HCI packet: the first thing to read on failure
-        radio.procs.append(subprocess.Popen(["btmon", "-T"], stdout=out_log("btmon.log"), stderr=subprocess.STDOUT))
-    sim = subprocess.Popen(
-        python_cmd(*(["-v"] if os.environ.get("BLEVM_SIM_DEBUG") else []), "simulate", "--ble", "--config", str(radio.config), "--control", radio.control),
-        stdout=subprocess.PIPE, stderr=out_log("simulate.log"),
-    )
-    radio.procs.append(sim)
-    ready = threading.Event()
-    threading.Thread(target=lambda: sim.stdout and sim.stdout.readline().startswith(b"READY") and ready.set(),
-                     daemon=True).start()
-    if not ready.wait(90):
-        sim.kill()
-        pytest.fail("solarmon simulate --ble did not get ready in 90 s (see simulate.log)")
+    """Peripherals first (their vhci controller becomes hci0), then bluetoothd powers it.
+
+    guest_init.sh normally starts ``solarmon simulate`` early (``BLEVM_SIM_*``); otherwise
+    it is started here.
+    """
+    radio = Radio(control=os.environ.get("BLEVM_SIM_CONTROL", ""), config=SIM_CONFIG)
+    ready_file = os.environ.get("BLEVM_SIM_READY")
+    if ready_file:
+        check_sim_config(Path(os.environ.get("BLEVM_SIM_CONFIG", SIM_CONFIG)))
+    else:
+        work = tmp_path_factory.mktemp("radio")
+        radio.control = str(work / "sim.sock")
+        ready_file = str(work / "sim.ready")
+        if shutil.which("btmon"):  # the kernel's view of every HCI packet: read it first on failure
+            radio.procs.append(subprocess.Popen(["btmon", "-T"], stdout=out_log("btmon.log"), stderr=subprocess.STDOUT))
+        debug = ["-v"] if os.environ.get("BLEVM_SIM_DEBUG") else []
+        with open(ready_file, "wb") as ready:
+            radio.procs.append(subprocess.Popen(
+                python_cmd(*debug, "simulate", "--ble", "--config", str(SIM_CONFIG), "--control", radio.control),
+                stdout=ready, stderr=out_log("simulate.log"),
+            ))
+    wait_for("solarmon simulate --ble to print READY (see simulate.log)",
+             lambda: Path(ready_file).exists() and Path(ready_file).read_bytes().startswith(b"READY"), 90, 0.5)
     wait_for("hci0 from /dev/vhci", lambda: Path("/sys/class/bluetooth/hci0").exists(), 20)
     radio.procs.append(subprocess.Popen([bluetoothd_path(), "-n"], stdout=out_log("bluetoothd.log"), stderr=subprocess.STDOUT))
     wait_for("bluetoothd to power hci0", adapter_powered, 30, 0.5)

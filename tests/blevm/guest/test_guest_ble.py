@@ -19,7 +19,7 @@ pytestmark = pytest.mark.blevm
 
 def test_scan_lists_both_devices(sim: Radio) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "solarmon", "scan", "--seconds", "5"],
+        [sys.executable, "-m", "solarmon", "scan", "--seconds", "3"],
         capture_output=True, text=True, timeout=60, check=False,
     )
     assert out.returncode == 0, out.stdout + out.stderr
