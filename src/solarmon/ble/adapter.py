@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 from dbus_fast import BusType, Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
@@ -45,8 +44,7 @@ class BluezAdapter(Adapter):
             raise TransportError(f"{self.name}: setting Powered={on} failed: {name} {detail}")
 
     async def power_cycle(self) -> None:
-        """Powered off, wait, on; logs how long it took."""
-        started = time.monotonic()
+        """Powered off, wait, on (the collector logs how long it took)."""
         try:
             bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
         except (OSError, ValueError) as err:
@@ -57,4 +55,3 @@ class BluezAdapter(Adapter):
             await self._set_powered(bus, True)
         finally:
             bus.disconnect()
-        _LOGGER.warning("%s: adapter power-cycled in %.1f s", self.name, time.monotonic() - started)
