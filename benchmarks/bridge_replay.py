@@ -53,7 +53,7 @@ def main() -> None:
         assert len(rig.influx.distinct) == 2 * n
 
         print(f"messages per phase:        {n:,}")
-        print(f"outage intake to SQLite:   {n / queued_s:,.0f} msg/s (publisher-bound; queue file {size / 1e6:.0f} MB, "
+        print(f"outage intake to SQLite:   {n / queued_s:,.0f} msg/s (queue file {size / 1e6:.0f} MB, "
               f"{size / n:.0f} B/point, bridge RSS {rss_outage / 1024:.1f} MiB)")
         print(f"replay after the outage:   {n / replay_s:,.0f} points/s ({replay_s:.1f} s, "
               f"{replay_cpu / n * 1e6:.0f} us CPU per point)")
