@@ -70,8 +70,21 @@ let
           systemd's LoadCredential. Don't use a file from the nix store!
         '';
       };
+      passkeyFile = mkOption {
+        type = types.nullOr secretPath;
+        default = rc.deviceDefaults.passkeyFile;
+        example = "/var/lib/solarmon-secrets/jbd-battery1.passkey";
+        description = ''
+          jbd-bms of the passkey generation only: file holding the six-digit BLE passkey,
+          read by `solarmon-pair` (never by the collector). Without it pairing uses
+          `--passkey` or the factory default 123456. Don't use a file from the nix store!
+        '';
+      };
     };
   };
+
+  # Freeform JSON (snake_case keys as in src/solarmon/config.py), passed through as written.
+  jsonSection = types.submodule { freeformType = format.type; };
 
   tierType = types.submodule {
     options = {
@@ -104,7 +117,18 @@ let
       settings
       homeassistant
       collector
+      bank
+      energy
+      clock
+      loadRules
       ;
+    alerts = {
+      inherit (cfg.alerts) rules settings;
+      push = if cfg.alerts.push.url == null then null else { inherit (cfg.alerts.push) url tokenFile settings; };
+    };
+    appWindow = {
+      inherit (cfg.appWindow) httpPort settings;
+    };
     mqtt = {
       inherit (cfg.mqtt)
         host
@@ -136,6 +160,59 @@ let
   jbdCredentials = map (dev: "${rc.credential.jbdPassword dev.id}:${dev.passwordFile}") (
     lib.filter (dev: dev.passwordFile != null) cfg.devices
   );
+
+  push = cfg.alerts.push;
+  pushEnabled = push.url != null;
+  pushCredentials = lib.optional (pushEnabled && push.tokenFile != null) "${rc.credential.pushToken}:${push.tokenFile}";
+
+  passkeyDevices = lib.filter (dev: dev.passkeyFile != null) cfg.devices;
+  linkPasskeys = lib.concatMapStrings (
+    dev:
+    "${pkgs.coreutils}/bin/ln -s ${lib.escapeShellArg dev.passkeyFile} \"$creds\"/${rc.credential.jbdPasskey dev.id}\n"
+  ) passkeyDevices;
+
+  # The collector reaches the network beyond loopback only to push alerts, or to talk
+  # to a broker on another host.
+  loopbackHosts = [
+    "127.0.0.1"
+    "localhost"
+    "::1"
+  ];
+  collectorNeedsNetwork = pushEnabled || !(lib.elem cfg.mqtt.host loopbackHosts);
+
+  # The collector's StateDirectory= is relative to /var/lib.
+  collectorStateDirectory = lib.removePrefix "/var/lib/" cfg.collector.stateDir;
+
+  # `solarmon pair` for the appliance: run as root over SSH. It stops the collector while
+  # pairing (a BMS takes one connection at a time), hands `solarmon pair` the passkey
+  # files the way systemd would (a private $CREDENTIALS_DIRECTORY), and starts the
+  # collector again afterwards, also when pairing failed.
+  pairCommand = pkgs.writeShellScriptBin "solarmon-pair" ''
+    set -eu
+    if [ "$#" -lt 1 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
+      echo "usage: solarmon-pair DEVICE [--passkey N] [--timeout S]   (as root on the appliance)" >&2
+      echo "DEVICE: id or MAC of a configured jbd-bms; passkey: --passkey, else the device's passkeyFile, else 123456" >&2
+      exit 64
+    fi
+    restart=
+    creds=$(${pkgs.coreutils}/bin/mktemp -d)
+    cleanup() {
+      ${pkgs.coreutils}/bin/rm -rf "$creds"
+      if [ -n "$restart" ]; then
+        ${pkgs.systemd}/bin/systemctl start solarmon-collect.service
+      fi
+    }
+    trap cleanup EXIT
+    ${linkPasskeys}
+    if ${pkgs.systemd}/bin/systemctl is-active --quiet solarmon-collect.service; then
+      echo "stopping solarmon-collect while pairing (started again afterwards)" >&2
+      restart=1
+      ${pkgs.systemd}/bin/systemctl stop solarmon-collect.service
+    fi
+    rc=0
+    CREDENTIALS_DIRECTORY="$creds" ${exe} pair "$@" --config ${configFile "pair"} || rc=$?
+    exit "$rc"
+  '';
 
   # Shared by the three app units.
   # Hardening: modelled on nixpkgs' mosquitto.nix. Not verified against real BLE hardware:
@@ -285,6 +362,137 @@ in
         default = d.collector.adapterResetAfter;
         description = "Devices failing at once that trigger an adapter power-cycle.";
       };
+      stateDir = mkOption {
+        type = types.strMatching "/var/lib/[A-Za-z0-9][A-Za-z0-9._-]*";
+        default = d.collector.stateDir;
+        description = ''
+          Where the collector keeps energy totals, samples held while the clock is not
+          trusted, active alerts and the push queue (the unit's StateDirectory, so it must
+          be directly below /var/lib).
+        '';
+      };
+      restartBluetoothd = mkOption {
+        type = types.bool;
+        default = d.collector.restartBluetoothd;
+        description = ''
+          Last recovery step: restart bluetooth.service when an adapter power-cycle did
+          not help. Adds a polkit rule (and enables polkit) allowing exactly that restart
+          to the collector's user.
+        '';
+      };
+    };
+
+    alerts = {
+      rules = mkOption {
+        type = types.nullOr (types.listOf jsonSection);
+        default = d.alerts.rules;
+        example = lib.literalExpression ''
+          [
+            { name = "low-soc"; field = "soc"; device = "bank"; below = 30; hysteresis = 5; delay = 60; }
+            { name = "hot"; field = "temperature_*"; above = 50; hysteresis = 5; delay = 60; }
+          ]
+        '';
+        description = ''
+          Alert rules (`alerts.rules` of the app, snake_case keys). `null` keeps the app's
+          built-in rules; a list replaces them entirely.
+        '';
+      };
+      settings = mkOption {
+        type = jsonSection;
+        default = d.alerts.settings;
+        example = {
+          silent_after = 900;
+        };
+        description = "Other keys of the app's `alerts` section (`enabled`, `silent_after`).";
+      };
+      push = {
+        url = mkOption {
+          type = types.nullOr (types.strMatching "https?://[^/[:space:]]+.*");
+          default = null;
+          example = "https://ntfy.sh/my-cabin-solar";
+          description = ''
+            Push alert changes to this URL (ntfy topic or JSON webhook); `null`: no push.
+            Setting it lets the collector reach the network (see docs/nix.md).
+          '';
+        };
+        tokenFile = mkOption {
+          type = types.nullOr secretPath;
+          default = null;
+          example = "/var/lib/solarmon-secrets/push.token";
+          description = ''
+            File holding a bearer token for the push server, handed to the collector with
+            systemd's LoadCredential. Don't use a file from the nix store!
+          '';
+        };
+        settings = mkOption {
+          type = jsonSection;
+          default = { };
+          example = {
+            format = "json";
+            retry = 120;
+          };
+          description = "Other keys of `alerts.push` (`format`: ntfy or json, `retry`).";
+        };
+      };
+    };
+
+    bank = mkOption {
+      type = jsonSection;
+      default = d.bank;
+      example = {
+        packs = [
+          "battery1"
+          "battery2"
+        ];
+      };
+      description = "The app's `bank` section (`packs`, `stale_after`), passed through.";
+    };
+
+    energy = mkOption {
+      type = jsonSection;
+      default = d.energy;
+      example = {
+        history_days = 14;
+      };
+      description = "The app's `energy` section (`max_gap`, `history_days`), passed through.";
+    };
+
+    clock = mkOption {
+      type = jsonSection;
+      default = d.clock;
+      example = {
+        trust = "always";
+      };
+      description = "The app's `clock` section (`trust`, `hold_max`), passed through.";
+    };
+
+    loadRules = mkOption {
+      type = types.listOf jsonSection;
+      default = d.loadRules;
+      example = lib.literalExpression ''
+        [ { device = "mppt"; off_below_soc = 30; on_above_soc = 50; on_from = "17:00"; on_until = "23:30"; } ]
+      '';
+      description = "The app's `load_rules`: switch a LiTime controller's load output (snake_case keys).";
+    };
+
+    appWindow = {
+      httpPort = mkOption {
+        type = types.nullOr (types.ints.between 1024 65535);
+        default = d.appWindow.httpPort;
+        description = ''
+          Loopback-only port of the collector's release endpoint (the kiosk's "app" button
+          opens `http://127.0.0.1:8099/release`); `null` turns it off. Never opened in the
+          firewall, and the collector may only reach loopback unless push is configured.
+        '';
+      };
+      settings = mkOption {
+        type = jsonSection;
+        default = d.appWindow.settings;
+        example = {
+          default_minutes = 20;
+        };
+        description = "Other keys of `app_window` (`max_minutes`, `default_minutes`).";
+      };
     };
 
     influx = {
@@ -390,6 +598,34 @@ in
           assertion = lib.count (t: t.span == null) cfg.tiers == 1;
           message = "services.solarmon.tiers: exactly one tier must have span = null (the raw tier)";
         }
+        {
+          assertion = push.tokenFile == null || (lib.hasPrefix "/" push.tokenFile && !lib.hasPrefix "/nix/store" push.tokenFile);
+          message = "services.solarmon.alerts.push.tokenFile: must be an absolute path outside the Nix store";
+        }
+        {
+          assertion = pushEnabled || (push.tokenFile == null && push.settings == { });
+          message = "services.solarmon.alerts.push: tokenFile and settings need a push url";
+        }
+        {
+          # Secrets only through the *File options (LoadCredential), never as store paths.
+          assertion =
+            !(push.settings ? token_file)
+            && !((cfg.settings.alerts or { }).push or { } ? token_file)
+            && !(cfg.alerts.settings ? push);
+          message = "services.solarmon.alerts.push: set the token with alerts.push.tokenFile, the url with alerts.push.url (not in settings)";
+        }
+        {
+          assertion = !((cfg.settings.collector or { }) ? state_dir);
+          message = "services.solarmon.settings.collector.state_dir: use services.solarmon.collector.stateDir (it is also the unit's StateDirectory)";
+        }
+        {
+          assertion = !((cfg.settings.app_window or { }) ? http_port) && !(cfg.appWindow.settings ? http_port);
+          message = "services.solarmon.appWindow: set the port with appWindow.httpPort";
+        }
+        {
+          assertion = cfg.appWindow.httpPort == null || !(lib.elem cfg.appWindow.httpPort config.networking.firewall.allowedTCPPorts);
+          message = "services.solarmon.appWindow.httpPort: the release endpoint is loopback-only; do not open port ${toString cfg.appWindow.httpPort} in the firewall";
+        }
       ]
       ++ lib.concatMap (dev: [
         {
@@ -404,11 +640,44 @@ in
           assertion = dev.auth != "password" || dev.passwordFile != null;
           message = "services.solarmon.devices.${dev.id}.passwordFile: auth = \"password\" needs a passwordFile";
         }
+        {
+          assertion = dev.passkeyFile == null || (dev.kind == "jbd-bms" && lib.hasPrefix "/" dev.passkeyFile && !lib.hasPrefix "/nix/store" dev.passkeyFile);
+          message = "services.solarmon.devices.${dev.id}.passkeyFile: jbd-bms only, and an absolute path outside the Nix store";
+        }
       ]) cfg.devices;
 
     services.solarmon.configFiles = lib.genAttrs rc.roles configFile;
 
-    environment.systemPackages = [ cfg.package ];
+    warnings =
+      lib.optional (cfg.kiosk.enable && cfg.appWindow.httpPort != 8099) ''
+        services.solarmon.appWindow.httpPort is ${toString cfg.appWindow.httpPort}: the kiosk's "app" button
+        opens http://127.0.0.1:8099/release and will not work.
+      '';
+
+    environment.systemPackages = [
+      cfg.package
+      pairCommand
+    ];
+
+    # collector.restartBluetoothd: the collector calls systemd's RestartUnit over D-Bus;
+    # systemd asks polkit (action org.freedesktop.systemd1.manage-units, details unit and
+    # verb). Allow exactly "restart bluetooth.service" to the collector's user. With
+    # DynamicUser the user name is the unit name; polkit resolves the uid through NSS
+    # (nss-systemd knows dynamic users). Unverified on the device: see docs/nix.md.
+    security.polkit = lib.mkIf cfg.collector.restartBluetoothd {
+      enable = true;
+      extraConfig = ''
+        // solarmon: the collector may restart bluetoothd (collector.restartBluetoothd).
+        polkit.addRule(function(action, subject) {
+          if (action.id == "org.freedesktop.systemd1.manage-units" &&
+              action.lookup("unit") == "bluetooth.service" &&
+              action.lookup("verb") == "restart" &&
+              subject.user == "solarmon-collect") {
+            return polkit.Result.YES;
+          }
+        });
+      '';
+    };
 
     systemd.services.solarmon-collect = {
       description = "solarmon collector: poll BLE devices, publish to MQTT";
@@ -428,9 +697,30 @@ in
         LoadCredential = [
           "${rc.credential.mqttPassword}:${cfg.secretFiles.mqttCollectPassword}"
         ]
-        ++ jbdCredentials;
+        ++ jbdCredentials
+        ++ pushCredentials;
+        # Energy totals, held samples, active alerts and the push queue survive restarts.
+        StateDirectory = collectorStateDirectory;
+        StateDirectoryMode = "0700";
+        # Network: the broker (127.0.0.1 over TCP) and the app-window endpoint (a
+        # 127.0.0.1 listener) need AF_INET, but only on loopback. Without push (and with
+        # the local broker) the collector has no business beyond loopback: AF_INET6 is
+        # not allowed and systemd's IP firewall drops everything but localhost, so a
+        # compromised BLE parser cannot reach the LAN or the Internet. Push needs any
+        # address (DNS, an ntfy server anywhere, IPv6), so then both families and all
+        # addresses are allowed.
+        RestrictAddressFamilies =
+          [
+            "AF_UNIX"
+            "AF_INET"
+          ]
+          ++ lib.optional collectorNeedsNetwork "AF_INET6";
         # D-Bus policy for org.bluez: see modules/bluetooth.nix.
         SupplementaryGroups = lib.optional cfg.bluetooth.enable cfg.bluetooth.group;
+      }
+      // lib.optionalAttrs (!collectorNeedsNetwork) {
+        IPAddressDeny = "any";
+        IPAddressAllow = "localhost";
       };
     };
 

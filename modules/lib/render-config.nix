@@ -11,8 +11,10 @@
 #
 # `values` uses the NixOS option names of services.solarmon (camelCase); anything left
 # out takes the value from `rc.defaults`, which the module also uses as option defaults.
-# `role` is the service the file is for: "collect", "bridge", "bootstrap" or "simulate".
-# Each role gets the same devices and tiers; only credentials and the MQTT user differ.
+# `role` is the service the file is for: "collect", "bridge", "bootstrap", "simulate" or
+# "pair" (the `solarmon-pair` wrapper: `solarmon pair` reads only the BLE passkeys).
+# Each role gets the same devices, tiers and feature sections (alerts, bank, energy, clock,
+# load_rules, app_window); only credentials and the MQTT user differ.
 # Secrets never appear here: a secret is a path under $CREDENTIALS_DIRECTORY (systemd
 # LoadCredential), expanded by the app at run time.
 let
@@ -35,6 +37,28 @@ let
       offlineAfter = 3;
       adapter = "hci0";
       adapterResetAfter = 3;
+      # Energy totals, held samples, active alerts and the push queue (StateDirectory).
+      stateDir = "/var/lib/solarmon-collector";
+      # Last recovery step: restart bluetooth.service (needs the module's polkit rule).
+      restartBluetoothd = false;
+    };
+    # Collector features. `settings` of each section are passed through as written
+    # (snake_case keys of src/solarmon/config.py); an empty section takes the app's defaults.
+    alerts = {
+      # null: the app's built-in rules; a list replaces them entirely.
+      rules = null;
+      settings = { };
+      # null: no push. Otherwise { url; tokenFile (null or a file); settings = { format, retry }; }
+      push = null;
+    };
+    bank = { };
+    energy = { };
+    clock = { };
+    loadRules = [ ];
+    appWindow = {
+      # Loopback-only release endpoint; the kiosk's "app" button opens port 8099. null: off.
+      httpPort = 8099;
+      settings = { };
     };
     influx = {
       url = "http://127.0.0.1:8086";
@@ -67,9 +91,10 @@ let
     interval = null;
     auth = "auto";
     passwordFile = null;
+    passkeyFile = null;
   };
 
-  roles = [ "collect" "bridge" "bootstrap" "simulate" ];
+  roles = [ "collect" "bridge" "bootstrap" "simulate" "pair" ];
 
   # MQTT user each role logs in as (mosquitto.nix creates exactly these users).
   mqttUser = {
@@ -77,6 +102,7 @@ let
     bridge = "solarmon-bridge";
     bootstrap = null;
     simulate = null;
+    pair = null;
   };
 
   # Credential names, shared with modules/solarmon.nix (LoadCredential=<name>:<file>).
@@ -84,6 +110,8 @@ let
     mqttPassword = "mqtt-password";
     influxToken = "influx-token";
     jbdPassword = id: "jbd-password-${id}";
+    jbdPasskey = id: "jbd-passkey-${id}";
+    pushToken = "push-token";
   };
   credPath = name: "$CREDENTIALS_DIRECTORY/${name}";
 
@@ -106,12 +134,36 @@ let
       # The collector reads the JBD password; the simulator serves it as the device's
       # own password. The other roles get none (and never read it).
       withPassword = (role == "collect" || role == "simulate") && d.passwordFile != null;
+      # Only `solarmon pair` reads the BLE passkey; the collector never gets it.
+      withPasskey = role == "pair" && d.passkeyFile != null;
     in
     dropNulls {
       inherit (d) id kind address name interval;
       auth = if role == "collect" || role == "simulate" then d.auth else (if d.auth == "password" then "auto" else d.auth);
       password_file = if withPassword then credPath (credential.jbdPassword d.id) else null;
+      passkey_file = if withPasskey then credPath (credential.jbdPasskey d.id) else null;
     };
+
+  # alerts.push: only the collector pushes, so only its file names the token credential.
+  renderPush =
+    role: p0:
+    let
+      p = { tokenFile = null; settings = { }; } // p0;
+    in
+    merge (dropNulls {
+      inherit (p) url;
+      token_file = if role == "collect" && p.tokenFile != null then credPath credential.pushToken else null;
+    }) p.settings;
+
+  renderAlerts =
+    role: a:
+    merge (dropNulls {
+      inherit (a) rules;
+      push = if a.push == null then null else renderPush role a.push;
+    }) a.settings;
+
+  # Sections left empty are not written: the app applies its defaults.
+  optionalSection = name: value: if value == { } || value == [ ] then { } else { ${name} = value; };
 
   renderTier = t: {
     inherit (t) name bucket span retention;
@@ -143,6 +195,8 @@ let
             connect_timeout = v.collector.connectTimeout;
             offline_after = v.collector.offlineAfter;
             adapter_reset_after = v.collector.adapterResetAfter;
+            state_dir = v.collector.stateDir;
+            restart_bluetoothd = v.collector.restartBluetoothd;
           };
           influx = dropNulls {
             inherit (v.influx) url org timeout;
@@ -157,7 +211,13 @@ let
             max_backoff = v.bridge.maxBackoff;
           };
           logging.level = v.logLevel;
-        };
+          app_window = merge (dropNulls { http_port = v.appWindow.httpPort; }) v.appWindow.settings;
+        }
+        // optionalSection "alerts" (renderAlerts role v.alerts)
+        // optionalSection "bank" v.bank
+        // optionalSection "energy" v.energy
+        // optionalSection "clock" v.clock
+        // optionalSection "load_rules" v.loadRules;
       in
       merge base v.settings;
 in

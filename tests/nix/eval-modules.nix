@@ -31,6 +31,7 @@ let
     callPackage =
       _path: args: fakePackage (if args.withSim or false then "solarmon-sim" else "solarmon");
     writeShellScript = name: text: "/nix/store/${builtins.hashString "sha1" text}-${name}";
+    writeShellScriptBin = name: text: fakePackage name // { inherit text; };
     writeTextDir = name: _text: fakePackage "textdir";
     writeText = name: text: "/nix/store/${builtins.hashString "sha1" text}-${name}";
   }
@@ -67,6 +68,7 @@ let
         default = [ ];
       };
       hardware.bluetooth = anything;
+      security.polkit = anything;
       users.users = mkOption {
         type = types.attrsOf (types.attrsOf types.anything);
         default = { };
@@ -124,6 +126,8 @@ in
     cage
     ;
   bluetooth = cfg.hardware.bluetooth;
+  polkit = cfg.security.polkit;
+  systemPackages = map (p: { inherit (p) name; text = p.text or null; }) cfg.environment.systemPackages;
   groups = cfg.users.groups;
   users = cfg.users.users;
   firewall = cfg.networking.firewall.allowedTCPPorts;

@@ -64,7 +64,7 @@ def test_example_host_evaluates_without_failed_assertions() -> None:
     for unit in ("solarmon-secrets", "solarmon-collect", "solarmon-bridge", "solarmon-bootstrap", "cage-tty1"):
         assert unit in cfg["units"], unit
     assert cfg["firewall"] == [3000]
-    assert set(cfg["configFiles"]) == {"collect", "bridge", "bootstrap", "simulate"}
+    assert set(cfg["configFiles"]) == {"collect", "bridge", "bootstrap", "simulate", "pair"}
 
 
 def test_app_units_are_hardened_and_get_secrets_only_as_credentials() -> None:
@@ -130,6 +130,78 @@ def test_assertion_messages_name_the_option() -> None:
     assert any("passwordFile: must be an absolute path outside the Nix store" in m for m in failed)
 
 
+def test_collector_state_and_loopback_only_network_without_push() -> None:
+    cfg = evaluate(EXAMPLE)
+    sc = cfg["units"]["solarmon-collect"]["serviceConfig"]
+    assert sc["StateDirectory"] == "solarmon-collector"
+    assert sc["StateDirectoryMode"] == "0700"
+    # Broker and app-window endpoint are on 127.0.0.1: AF_INET, but loopback only.
+    assert sc["RestrictAddressFamilies"] == ["AF_UNIX", "AF_INET"]
+    assert sc["IPAddressDeny"] == "any"
+    assert sc["IPAddressAllow"] == "localhost"
+    # The release endpoint is never opened in the firewall; no polkit rule by default.
+    assert cfg["firewall"] == [3000]
+    assert cfg["polkit"] == {}
+    assert cfg["warnings"] == []
+    pair = [p for p in cfg["systemPackages"] if p["name"] == "solarmon-pair"]
+    assert len(pair) == 1
+    assert "solarmon-pair.json" in pair[0]["text"]
+    assert "systemctl start solarmon-collect.service" in pair[0]["text"]
+
+
+def test_push_passkey_and_bluetoothd_restart() -> None:
+    modules = (
+        "[ { services.solarmon.enable = true; services.solarmon.devices = [ "
+        '{ id = "battery1"; kind = "jbd-bms"; address = "A4:C1:38:00:00:02"; '
+        'passkeyFile = "/var/lib/solarmon-secrets/jbd-battery1.passkey"; } ]; '
+        'services.solarmon.alerts.push = { url = "https://ntfy.sh/cabin"; '
+        'tokenFile = "/var/lib/solarmon-secrets/push.token"; }; '
+        "services.solarmon.collector.stateDir = \"/var/lib/solar-state\"; "
+        "services.solarmon.collector.restartBluetoothd = true; } ]"
+    )
+    cfg = evaluate(modules)
+    assert cfg["failedAssertions"] == []
+    sc = cfg["units"]["solarmon-collect"]["serviceConfig"]
+    assert "push-token:/var/lib/solarmon-secrets/push.token" in sc["LoadCredential"]
+    # The passkey is for `solarmon-pair` only, never a credential of the collector.
+    assert not any("passkey" in c for c in sc["LoadCredential"])
+    assert sc["StateDirectory"] == "solar-state"
+    assert sc["RestrictAddressFamilies"] == ["AF_UNIX", "AF_INET", "AF_INET6"]
+    assert "IPAddressDeny" not in sc
+    assert cfg["polkit"]["enable"] is True
+    rule = cfg["polkit"]["extraConfig"]
+    for part in ('"org.freedesktop.systemd1.manage-units"', '"bluetooth.service"', '"restart"', '"solarmon-collect"'):
+        assert part in rule
+    pair = next(p for p in cfg["systemPackages"] if p["name"] == "solarmon-pair")
+    assert "/var/lib/solarmon-secrets/jbd-battery1.passkey" in pair["text"]
+    assert '"$creds"/jbd-passkey-battery1' in pair["text"]
+
+
+def test_new_sections_refuse_secrets_and_ports_in_the_wrong_place() -> None:
+    modules = (
+        "[ { services.solarmon.enable = true; "
+        'services.solarmon.alerts.push.settings.token_file = "/nix/store/x-token"; '
+        'services.solarmon.alerts.push.tokenFile = "/nix/store/y-token"; '
+        'services.solarmon.settings.collector.state_dir = "/tmp/x"; '
+        "services.solarmon.appWindow.settings.http_port = 9000; "
+        'services.solarmon.devices = [ { id = "m"; kind = "litime-mppt"; address = "C8:47:80:00:00:01"; '
+        'passkeyFile = "/var/lib/solarmon-secrets/m"; } ]; '
+        "networking.firewall.allowedTCPPorts = [ 8099 ]; } ]"
+    )
+    failed = evaluate(modules)["failedAssertions"]
+    assert all(m.startswith("services.solarmon.") for m in failed), failed
+    for expected in (
+        "alerts.push.tokenFile: must be an absolute path outside the Nix store",
+        "alerts.push: tokenFile and settings need a push url",
+        "set the token with alerts.push.tokenFile",
+        "use services.solarmon.collector.stateDir",
+        "set the port with appWindow.httpPort",
+        "loopback-only; do not open port 8099",
+        "devices.m.passkeyFile: jbd-bms only",
+    ):
+        assert any(expected in m for m in failed), (expected, failed)
+
+
 def test_flake_outputs_are_wired() -> None:
     """flake.nix evaluates with a stub nixpkgs: every promised output exists."""
     exe = shutil.which("nix-instantiate")
@@ -166,4 +238,4 @@ def test_flake_outputs_are_wired() -> None:
     assert flake["nixosModules"] == ["default"]
     assert {"appliance", "jbd-wrong-password", "render-config", "solarmon"} <= set(flake["checks"])
     assert flake["apps"]["demo-vm"]["type"] == "app"
-    assert len(flake["renderConfigFiles"]) == 4
+    assert len(flake["renderConfigFiles"]) == 5

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.nix
 ROOT = Path(__file__).resolve().parents[2]
 RENDER = ROOT / "modules" / "lib" / "render-config.nix"
 DEVICES = ROOT / "hosts" / "rpi5" / "devices.nix"
-ROLES = ("collect", "bridge", "bootstrap", "simulate")
+ROLES = ("collect", "bridge", "bootstrap", "simulate", "pair")
 
 
 def _nix_instantiate() -> str:
