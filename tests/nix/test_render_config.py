@@ -63,12 +63,14 @@ def check_config(cfg: dict, tmp_path: Path, *extra: str) -> subprocess.Completed
     creds = tmp_path / "credentials"
     creds.mkdir(exist_ok=True)
     text = json.dumps(cfg)
-    for name in ("mqtt-password", "influx-token"):
+    for name in ("mqtt-password", "influx-token", "push-token"):
         (creds / name).write_text("s3cret\n")
     for dev in cfg["devices"]:
-        if "password_file" in dev:
-            name = dev["password_file"].removeprefix("$CREDENTIALS_DIRECTORY/")
-            (creds / name).write_text("1234\n")
+        for key, value in (("password_file", "1234\n"), ("passkey_file", "654321\n")):
+            if key in dev:
+                name = dev[key].removeprefix("$CREDENTIALS_DIRECTORY/")
+                if name.startswith(("jbd-password-", "jbd-passkey-")):  # the names the module uses
+                    (creds / name).write_text(value)
     path = tmp_path / "solarmon.json"
     path.write_text(text)
     env = dict(os.environ, CREDENTIALS_DIRECTORY=str(creds))
@@ -149,6 +151,99 @@ def test_a_missing_secret_file_is_reported(tmp_path: Path) -> None:
     result = check_config(cfg, tmp_path)
     assert result.returncode == 1
     assert "influx.token_file" in result.stderr
+
+
+# Every collector feature section, as a host would set them (NixOS option names; the
+# sections' own keys snake_case as in src/solarmon/config.py), plus a passkey file and a
+# push token file.
+FEATURES = (
+    '{ devices = devices ++ [ { id = "battery3"; kind = "jbd-bms"; address = "a4:c1:38:00:00:09"; '
+    'passkeyFile = "/var/lib/solarmon-secrets/jbd-battery3.passkey"; } ]; '
+    "collector.restartBluetoothd = true; "
+    'alerts.rules = [ { name = "low-soc"; field = "soc"; device = "bank"; below = 25; hysteresis = 5; delay = 60; } '
+    '{ name = "hot"; field = "temperature_*"; above = 50; hysteresis = 5; } ]; '
+    "alerts.settings.silent_after = 900; "
+    'alerts.push = { url = "https://ntfy.sh/my-cabin-solar"; tokenFile = "/var/lib/solarmon-secrets/push.token"; '
+    'settings = { format = "ntfy"; retry = 120; }; }; '
+    'bank = { packs = [ "battery1" "battery2" ]; stale_after = 180; }; '
+    "energy.history_days = 14; "
+    'clock.trust = "auto"; '
+    'loadRules = [ { device = "mppt"; off_below_soc = 30; on_above_soc = 50; on_from = "17:00"; on_until = "23:30"; } ]; '
+    "appWindow.settings.default_minutes = 20; }"
+)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_feature_sections_render_a_valid_config(role: str, tmp_path: Path) -> None:
+    cfg = render(FEATURES, role)
+    assert cfg["collector"]["state_dir"] == "/var/lib/solarmon-collector"
+    assert cfg["collector"]["restart_bluetoothd"] is True
+    assert cfg["app_window"] == {"http_port": 8099, "default_minutes": 20}
+    assert cfg["alerts"]["silent_after"] == 900
+    assert [r["name"] for r in cfg["alerts"]["rules"]] == ["low-soc", "hot"]
+    assert cfg["bank"] == {"packs": ["battery1", "battery2"], "stale_after": 180}
+    assert cfg["energy"] == {"history_days": 14}
+    assert cfg["load_rules"][0]["device"] == "mppt"
+    push = cfg["alerts"]["push"]
+    assert push["url"] == "https://ntfy.sh/my-cabin-solar"
+    assert push["format"] == "ntfy"
+    # Secrets are credential names, and only in the file of the one role reading them.
+    if role == "collect":
+        assert push["token_file"] == "$CREDENTIALS_DIRECTORY/push-token"
+    else:
+        assert "token_file" not in push
+    battery3 = cfg["devices"][-1]
+    if role == "pair":
+        assert battery3["passkey_file"] == "$CREDENTIALS_DIRECTORY/jbd-passkey-battery3"
+        assert "username" not in cfg["mqtt"] and "password_file" not in cfg["mqtt"]
+    else:
+        assert "passkey_file" not in battery3
+    assert "/var/lib/solarmon-secrets" not in json.dumps(cfg)
+    result = check_config(cfg, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "OK, 4 device(s)" in result.stdout
+
+
+def test_defaults_render_no_empty_feature_sections(tmp_path: Path) -> None:
+    cfg = render("{ inherit devices; }", "collect")
+    for section in ("alerts", "bank", "energy", "clock", "load_rules"):
+        assert section not in cfg, section
+    assert cfg["app_window"] == {"http_port": 8099}
+    off = render("{ inherit devices; appWindow.httpPort = null; }", "collect")
+    assert off["app_window"] == {}
+    assert check_config(off, tmp_path).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ('alerts.settings.silent_aftr = 60;', "alerts.silent_aftr: unknown key"),
+        ('alerts.rules = [ { name = "x"; field = "soc"; below = 20; dealy = 5; } ];', "alerts.rules[0].dealy: unknown key"),
+        ('alerts.push = { url = "https://ntfy.sh/x"; settings.retries = 3; };', "alerts.push.retries: unknown key"),
+        ('bank.pack = [ "battery1" ];', "bank.pack: unknown key"),
+        ("energy.max_gapp = 60;", "energy.max_gapp: unknown key"),
+        ('clock.trusted = "always";', "clock.trusted: unknown key"),
+        ('loadRules = [ { device = "mppt"; off_below_soc = 30; on_above_soc = 50; dwell = 60; } ];', "load_rules[0].dwell: unknown key"),
+        ("appWindow.settings.port = 9000;", "app_window.port: unknown key"),
+    ],
+)
+def test_a_wrong_key_in_a_feature_section_is_reported(values: str, expected: str, tmp_path: Path) -> None:
+    result = check_config(render(f"{{ inherit devices; {values} }}", "collect"), tmp_path)
+    assert result.returncode == 1, result.stdout
+    assert expected in result.stderr, result.stderr
+
+
+def test_a_missing_push_token_or_passkey_file_is_reported(tmp_path: Path) -> None:
+    collect = render(FEATURES, "collect")
+    collect["alerts"]["push"]["token_file"] = "$CREDENTIALS_DIRECTORY/no-such-token"
+    result = check_config(collect, tmp_path)
+    assert result.returncode == 1
+    assert "alerts.push.token_file" in result.stderr
+    pair = render(FEATURES, "pair")
+    pair["devices"][-1]["passkey_file"] = "$CREDENTIALS_DIRECTORY/no-such-passkey"
+    result = check_config(pair, tmp_path)
+    assert result.returncode == 1
+    assert "devices[3].passkey_file" in result.stderr
 
 
 def test_unknown_role_is_refused() -> None:
