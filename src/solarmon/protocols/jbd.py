@@ -8,6 +8,7 @@ import struct
 from typing import Final, TypedDict
 
 from ..errors import BadChecksum, BadEndOfFrame, BadLength, BadStartOfFrame, DeviceRefused, UnexpectedReply
+from . import framing
 
 START: Final = 0xDD  # data frames start ...
 END: Final = 0x77  # ... and end with these bytes
@@ -141,35 +142,11 @@ def expected_length(head: bytes) -> int | None:
     raise BadStartOfFrame(f"frame starts with 0x{head[0]:02x}")
 
 
-class FrameAssembler:
+class FrameAssembler(framing.FrameAssembler):
     """Joins 20-byte notifications into whole data or password frames."""
 
     def __init__(self) -> None:
-        self._buf = bytearray()
-
-    def reset(self) -> None:
-        """Drop a partial frame (before a new request)."""
-        self._buf.clear()
-
-    def feed(self, chunk: bytes) -> bytes | None:
-        """Add a notification; return a complete frame, or None while bytes are missing.
-
-        Raises ``BadStartOfFrame`` on bytes that cannot begin a frame and ``BadLength`` when a
-        notification runs past the frame's end; the buffer is dropped in both cases.
-        """
-        self._buf += chunk
-        try:
-            need = expected_length(bytes(self._buf[:4]))
-        except BadStartOfFrame:
-            self._buf.clear()
-            raise
-        if need is None or len(self._buf) < need:
-            return None
-        frame, extra = bytes(self._buf[:need]), len(self._buf) - need
-        self._buf.clear()
-        if extra:
-            raise BadLength(f"{extra} byte(s) after a {need}-byte frame")
-        return frame
+        super().__init__(expected_length, 4)
 
 
 # --- parsing -------------------------------------------------------------------------------

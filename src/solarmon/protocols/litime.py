@@ -7,6 +7,7 @@ import struct
 from typing import Final, NamedTuple, TypedDict
 
 from ..errors import BadChecksum, BadLength, BadStartOfFrame, DeviceRefused, UnexpectedReply
+from . import framing
 
 SLAVE: Final = 0x01  # the controller always answers as slave 1
 READ_HOLDING: Final = 0x03
@@ -162,35 +163,11 @@ def expected_length(head: bytes) -> int | None:
     raise BadStartOfFrame(f"unknown Modbus function 0x{func:02x}")
 
 
-class FrameAssembler:
+class FrameAssembler(framing.FrameAssembler):
     """Joins BLE notifications into whole Modbus replies (MTU 23 splits them in 20 bytes)."""
 
     def __init__(self) -> None:
-        self._buf = bytearray()
-
-    def reset(self) -> None:
-        """Drop a partial frame (before a new request)."""
-        self._buf.clear()
-
-    def feed(self, chunk: bytes) -> bytes | None:
-        """Add a notification; return a complete frame once all its bytes are here.
-
-        Raises ``BadStartOfFrame`` (and drops the buffer) on bytes that cannot start a
-        reply, and ``BadLength`` when a notification overruns the frame's length.
-        """
-        self._buf += chunk
-        try:
-            need = expected_length(bytes(self._buf[:3]))
-        except BadStartOfFrame:
-            self._buf.clear()
-            raise
-        if need is None or len(self._buf) < need:
-            return None
-        frame, extra = bytes(self._buf[:need]), len(self._buf) - need
-        self._buf.clear()
-        if extra:
-            raise BadLength(f"{extra} byte(s) after a {need}-byte reply")
-        return frame
+        super().__init__(expected_length, 3)
 
 
 # --- reply parsing ------------------------------------------------------------------
