@@ -258,3 +258,31 @@ def test_unknown_role_is_refused() -> None:
     )
     assert out.returncode != 0
     assert "role must be one of" in out.stderr
+
+
+# Where the appliance deliberately differs from the app's own defaults, and why.
+APPLIANCE_CHOICES = {
+    ("mqtt", "host"): "127.0.0.1",  # the local broker, without a DNS lookup of localhost
+    ("mqtt", "username"): "solarmon-collect",  # per-service broker users
+    ("mqtt", "password_file"): "$CREDENTIALS_DIRECTORY/mqtt-password",
+    ("influx", "token_file"): "$CREDENTIALS_DIRECTORY/influx-token",
+    ("bridge", "state_dir"): "/var/lib/solarmon-bridge",  # one StateDirectory per service
+    ("app_window", "http_port"): 8099,  # the kiosk's "app" button needs the loopback endpoint
+}
+
+
+def test_nix_defaults_are_the_apps_defaults() -> None:
+    """The module keeps a copy of the defaults (option docs need them): it must not drift."""
+    from solarmon.config import Config
+
+    app = Config().model_dump(mode="json")
+    rendered = render("{ }", "collect")
+    for section, values in rendered.items():
+        if section in ("devices", "tiers") or not isinstance(values, dict):
+            continue
+        for key, value in values.items():
+            expected = APPLIANCE_CHOICES.get((section, key), app.get(section, {}).get(key))
+            if isinstance(value, dict):
+                continue  # nested feature settings are passed through as written
+            assert value == expected, f"{section}.{key}: Nix renders {value!r}, the app's default is {expected!r}"
+    assert rendered["tiers"] == app["tiers"]
