@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -52,3 +53,11 @@ def test_decode_errors_are_one_line(args: tuple[str, str], message: str) -> None
 def test_help(cmd: str) -> None:
     r = _solarmon(cmd, "--help")
     assert r.returncode == 0 and "usage: solarmon" in r.stdout
+
+
+def test_scan_without_bluez_is_one_clear_line(tmp_path) -> None:  # noqa: ANN001
+    env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path}/no-such-bus"}
+    r = subprocess.run([sys.executable, "-m", "solarmon", "scan", "--seconds", "1"], capture_output=True, text=True,
+                       timeout=60, env=env)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "BlueZ is not reachable over the system D-Bus" in r.stderr

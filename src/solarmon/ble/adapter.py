@@ -14,6 +14,7 @@ from dbus_fast.aio import MessageBus
 
 from ..errors import TransportError
 from ..link import Adapter
+from .link import explain
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class BluezAdapter(Adapter):
         try:
             bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
         except (OSError, ValueError) as err:
-            raise TransportError(f"cannot reach the system D-Bus for {self.name}: {err}") from err
+            raise TransportError(f"cannot power-cycle {self.name}: {explain(err, self.name)}") from err
         try:
             await self._set_powered(bus, False)
             await asyncio.sleep(_OFF_TIME)

@@ -18,6 +18,16 @@ _LOGGER = logging.getLogger(__name__)
 _CONNECT_ATTEMPTS = 3
 
 
+def explain(err: BaseException, adapter: str) -> str:
+    """A BLE failure in words a user can act on (bleak reports a missing BlueZ as a bare OSError)."""
+    if isinstance(err, FileNotFoundError | ConnectionRefusedError):
+        return "BlueZ is not reachable over the system D-Bus: is dbus running and bluetooth.service started?"
+    text = str(err) or type(err).__name__
+    if "No such adapter" in text or ("not found" in text.lower() and adapter in text):
+        return f"no Bluetooth adapter {adapter} (check `bluetoothctl list` and collector.adapter)"
+    return text
+
+
 def adapter_kwargs(adapter: str) -> dict[str, Any]:
     """Select the BlueZ adapter in the form this bleak version wants (3.x: ``bluez=``)."""
     try:
@@ -53,7 +63,7 @@ class BleakLink(Link):
                 self.address, timeout=timeout, **adapter_kwargs(self.adapter)
             )
         except (BleakError, OSError) as err:
-            raise TransportError(f"{self.address}: scan failed on {self.adapter}: {err}") from err
+            raise TransportError(f"{self.address}: scan failed on {self.adapter}: {explain(err, self.adapter)}") from err
         if device is None:
             raise TransportError(
                 f"{self.address}: not seen within {timeout:.0f} s (out of range, off, or held by another central)"

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bleak import BleakScanner
+from bleak.exc import BleakError
 
+from ..errors import TransportError
 from ..protocols import jbd, litime
-from .link import adapter_kwargs
+from .link import adapter_kwargs, explain
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +33,10 @@ def classify(name: str | None, service_uuids: list[str]) -> str | None:
 
 async def scan(timeout: float = 10.0, adapter: str = "hci0") -> list[Found]:
     """Scan for ``timeout`` seconds; supported devices, strongest signal first."""
-    seen = await BleakScanner.discover(timeout=timeout, return_adv=True, **adapter_kwargs(adapter))
+    try:
+        seen = await BleakScanner.discover(timeout=timeout, return_adv=True, **adapter_kwargs(adapter))
+    except (BleakError, OSError) as err:
+        raise TransportError(f"scan on {adapter} failed: {explain(err, adapter)}") from err
     found = []
     for device, adv in seen.values():
         name = adv.local_name or device.name or ""
