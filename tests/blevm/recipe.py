@@ -53,6 +53,7 @@ PIP_PACKAGES: Final = (
     "bumble==0.0.236",  # same pin as the `sim` extra: solarmon.sim.ble patches one internal
     "pytest==9.2.0",
     "pytest-asyncio==1.5.0",
+    "hypothesis==6.170.17",  # tests/conftest.py imports it (shared test profile)
 )
 
 # Kernel module trees the guest never loads (~60% of /lib/modules); pruning them keeps the
@@ -100,8 +101,8 @@ INIT: Final = "/sbin/solarmon-init"
 # project tree, so editing that script needs no image rebuild.
 _INIT_SCRIPT: Final = """#!/bin/sh
 mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
+mountpoint -q /sys || mount -t sysfs sys /sys  # the initramfs usually moved them here already
+mountpoint -q /dev || mount -t devtmpfs dev /dev
 modprobe 9pnet_virtio
 mkdir -p /mnt/share
 mount -t 9p -o trans=virtio,version=9p2000.L,ro share /mnt/share

@@ -14,7 +14,6 @@ import pytest
 pytest.importorskip("bumble", reason="needs the 'sim' extra (bumble)")
 
 from bumble import hci  # noqa: E402
-from bumble.controller import Controller  # noqa: E402
 from bumble.core import UUID  # noqa: E402
 from bumble.device import Device, DeviceConfiguration, Peer  # noqa: E402
 from bumble.host import Host  # noqa: E402
@@ -35,7 +34,7 @@ _SPECS = [
 
 
 async def _central(link: ble.FixedLocalLink) -> Device:
-    controller = Controller("central", link=link, public_address="00:5A:11:0B:1E:01")
+    controller = ble.SimController("central", link=link, public_address="00:5A:11:0B:1E:01")
     config = DeviceConfiguration()
     config.name = "central"
     device = Device(config=config, host=Host(controller, controller))

@@ -91,9 +91,18 @@ def summary_line(log: str) -> str:
     return found[-1] if found else ""
 
 
+def prune_old_images(keep: Path) -> None:
+    """Delete images of earlier recipes (~0.5 GB each) from the cache."""
+    for old in keep.parent.iterdir():
+        if old != keep and old.is_dir() and re.fullmatch(r"[0-9a-f]{16}", old.name):
+            _LOGGER.info("removing the image of an older recipe: %s", old)
+            shutil.rmtree(old, ignore_errors=True)
+
+
 def run_guest(out: Path, pytest_args: list[str] | None = None, timeout: float = DEFAULT_TIMEOUT) -> GuestResult:
     """Boot once and run ``pytest -m blevm tests/blevm/guest`` (plus ``pytest_args``) inside."""
     image = recipe.ensure_image()
+    prune_old_images(image)
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("rc", "pytest.log", "junit.xml", "console.log"):
         (out / stale).unlink(missing_ok=True)

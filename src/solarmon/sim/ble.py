@@ -78,7 +78,22 @@ class FixedLocalLink(LocalLink):
         asyncio.get_running_loop().call_soon(destination.on_link_acl_data, source, transport, data)
 
 
-class AdapterController(Controller):
+class SimController(Controller):
+    """A Bumble controller that forgets a link once it is gone."""
+
+    def on_le_disconnected(self, connection: Any, reason: int) -> None:
+        """Drop the link from ``le_connections`` after reporting it.
+
+        Why: Bumble before 0.0.23x (nixpkgs has 0.0.221) keeps the entry, so the next
+        connection to the same peer is refused ("Connection ... already exists?") and a
+        dropped link never comes back. Harmless where Bumble already removes it.
+        """
+        super().on_le_disconnected(connection, reason)
+        if self.le_connections.get(connection.peer_address) is connection:
+            del self.le_connections[connection.peer_address]
+
+
+class AdapterController(SimController):
     """The controller the kernel sees, with a "hung adapter" fault.
 
     ``hung`` models bluez#947 as seen on the Pi: the radio stops moving data (no ACL in
@@ -132,9 +147,7 @@ class AdapterController(Controller):
         if not self.hung:
             super().on_advertising_pdu(pdu)
 
-    def on_hci_le_create_connection_cancel_command(
-        self, command: hci.HCI_LE_Create_Connection_Cancel_Command
-    ) -> hci.HCI_StatusReturnParameters:
+    def on_hci_le_create_connection_cancel_command(self, command: hci.HCI_LE_Create_Connection_Cancel_Command) -> Any:
         """Cancel a pending connect properly.
 
         Why: Bumble 0.0.236 only acknowledges the cancel; the pending connection stays, so
@@ -146,7 +159,9 @@ class AdapterController(Controller):
         self.pending_le_connection = None
         if pending is not None:
             asyncio.get_running_loop().call_soon(self._report_cancelled, pending.peer_address)
-        return hci.HCI_StatusReturnParameters(hci.HCI_ErrorCode.SUCCESS)
+        # Bumble's own handler builds the "success" return parameters (bytes before 0.0.23x,
+        # a dataclass after): reuse it so this works with the nixpkgs Bumble too.
+        return super().on_hci_le_create_connection_cancel_command(command)
 
     def _report_cancelled(self, peer: hci.Address) -> None:
         self.send_hci_packet(
@@ -205,7 +220,7 @@ class Peripheral:
         self._queue: asyncio.Queue[tuple[Connection, bytes, float]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self.controller = Controller(f"sim-{device_id}", link=link, public_address=simulator.address)
+        self.controller = SimController(f"sim-{device_id}", link=link, public_address=simulator.address)
         config = DeviceConfiguration()
         config.name = simulator.name
         config.advertising_data = _advertising_data(simulator.name, simulator.service_uuid)
