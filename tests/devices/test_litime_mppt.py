@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -56,3 +57,17 @@ async def test_dropped_link_fails_the_next_write() -> None:
     assert not dev.link.is_connected
     with pytest.raises(TransportError):
         await dev.poll()
+
+
+async def test_a_write_that_hangs_is_bounded_by_the_request_timeout() -> None:
+    class HungWrite(SimLink):
+        async def write(self, data: bytes) -> None:
+            await asyncio.Event().wait()  # bleak retrying a write on a hung adapter
+
+    link = HungWrite(LitimeSim("C8:47:80:00:00:32"))
+    await link.connect(1)
+    dev = LitimeMppt("mppt", link, timeout=0.3)
+    t0 = time.monotonic()
+    with pytest.raises(DeviceTimeout):
+        await dev.poll()
+    assert time.monotonic() - t0 < 1.0

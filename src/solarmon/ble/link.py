@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -26,6 +27,15 @@ def explain(err: BaseException, adapter: str) -> str:
     if "No such adapter" in text or ("not found" in text.lower() and adapter in text):
         return f"no Bluetooth adapter {adapter} (check `bluetoothctl list` and collector.adapter)"
     return text
+
+
+_SCAN_LOCKS: dict[tuple[int, str], asyncio.Lock] = {}
+
+
+def _scan_lock(adapter: str) -> asyncio.Lock:
+    """The discovery lock of ``adapter`` in the running event loop."""
+    key = (id(asyncio.get_running_loop()), adapter)
+    return _SCAN_LOCKS.setdefault(key, asyncio.Lock())
 
 
 def adapter_kwargs(adapter: str) -> dict[str, Any]:
@@ -59,9 +69,12 @@ class BleakLink(Link):
 
     async def connect(self, timeout: float) -> None:
         try:
-            device = await BleakScanner.find_device_by_address(
-                self.address, timeout=timeout, **adapter_kwargs(self.adapter)
-            )
+            # BlueZ runs one discovery per adapter: concurrent scans from several device tasks
+            # fail with InProgress / "No discovery started", so they take turns.
+            async with _scan_lock(self.adapter):
+                device = await BleakScanner.find_device_by_address(
+                    self.address, timeout=timeout, **adapter_kwargs(self.adapter)
+                )
         except (BleakError, OSError) as err:
             raise TransportError(f"{self.address}: scan failed on {self.adapter}: {explain(err, self.adapter)}") from err
         if device is None:

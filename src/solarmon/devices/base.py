@@ -63,15 +63,21 @@ class Device(ABC):
         One request is in flight at a time. ``DeviceTimeout`` when no complete reply
         arrives in time; a ``ProtocolError`` from reassembly fails the request at once.
         """
+        limit = timeout or self.timeout
         async with self._lock:
             loop = asyncio.get_running_loop()
             self._assembler.reset()
-            self._reply = loop.create_future()
-            try:
+            reply = self._reply = loop.create_future()
+
+            async def exchange() -> bytes:
                 await self.link.write(frame)
-                return await asyncio.wait_for(self._reply, timeout or self.timeout)
+                return await reply
+
+            try:
+                # One deadline for write and reply: on a hung link bleak retries the write itself.
+                return await asyncio.wait_for(exchange(), limit)
             except TimeoutError:
-                raise DeviceTimeout(f"{self.id}: no complete reply within {timeout or self.timeout:.1f} s") from None
+                raise DeviceTimeout(f"{self.id}: no complete reply within {limit:.1f} s") from None
             finally:
                 self._reply = None
 
