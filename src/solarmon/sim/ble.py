@@ -26,6 +26,7 @@ from bumble.device import Connection, Device, DeviceConfiguration
 from bumble.gatt import Characteristic, CharacteristicValue, Service
 from bumble.host import Host
 from bumble.link import LocalLink
+from bumble.pairing import PairingConfig, PairingDelegate
 from bumble.transport import open_transport
 
 _LOGGER = logging.getLogger(__name__)
@@ -203,6 +204,22 @@ class Stats:
     last_service_ms: float = 0.0  # time from write received to last notification sent
 
 
+class PasskeyDisplay(PairingDelegate):
+    """The adapter side of passkey pairing: it "displays" (knows) a fixed passkey; the central types it.
+
+    DisplayOnly against BlueZ's KeyboardDisplay agent gives passkey entry (MITM protection),
+    so the resulting keys are authenticated; a wrong passkey fails the SMP confirm check.
+    """
+
+    def __init__(self, passkey: int) -> None:
+        super().__init__(io_capability=PairingDelegate.IoCapability.DISPLAY_OUTPUT_ONLY)
+        self.passkey = passkey
+
+    async def generate_passkey(self) -> int:
+        """The configured passkey (real adapters have it printed or set by the app)."""
+        return self.passkey
+
+
 def chunks(frame: bytes, size: int) -> Iterable[bytes]:
     """Split a frame into notification-sized pieces."""
     return (frame[i : i + size] for i in range(0, len(frame), size)) if frame else ()
@@ -230,6 +247,14 @@ class Peripheral:
         chars = [self.notify_char] if write_char is self.notify_char else [self.notify_char, write_char]
         self.device.add_service(Service(short_uuid(simulator.service_uuid), chars))
         self.device.on(Device.EVENT_CONNECTION, self._on_connection)
+        self.device.pairing_config_factory = self._pairing_config
+
+    def _pairing_config(self, _connection: Connection) -> PairingConfig:
+        # Asked per pairing, so a simulator swapped at run time (the "passkey" fault) counts.
+        passkey = getattr(self.sim, "pairing_passkey", None)
+        if passkey is None:
+            return PairingConfig()  # Bumble's default: Just Works, as before
+        return PairingConfig(sc=True, mitm=True, bonding=True, delegate=PasskeyDisplay(passkey))
 
     def _characteristics(self, simulator: Any) -> tuple[Characteristic[bytes], Characteristic[bytes]]:
         write_props = _WRITE_PROPS.get(simulator.kind, _PROPS.WRITE | _PROPS.WRITE_WITHOUT_RESPONSE)
@@ -313,6 +338,10 @@ class Peripheral:
         delay = float(getattr(faults, "delay", 0.0) or 0.0)
         if delay > 0:
             await asyncio.sleep(delay)
+        if hasattr(self.sim, "paired"):
+            # Encrypted with a key from an authenticated pairing (Bumble also marks a link
+            # authenticated when it is re-encrypted with the bonded key on a reconnect).
+            self.sim.paired = bool(connection.is_encrypted and connection.authenticated)
         frames = self.sim.handle(request, time.time())
         size = max(connection.att_mtu, DEFAULT_MTU) - 3
         for frame in frames:
@@ -383,8 +412,9 @@ async def open_adapter(link: LocalLink, transport: str, address: str = DEFAULT_A
 # --- the whole simulated radio: peripherals from a config file, faults, control socket ----
 
 FAULT_MODES: Final = (
-    "silent", "drop-link", "wrong-password", "slow", "bad-crc", "drop-chunk", "unreachable", "hang"
+    "silent", "drop-link", "wrong-password", "slow", "bad-crc", "drop-chunk", "unreachable", "hang", "passkey"
 )
+DEFAULT_PASSKEY: Final = 123456  # "passkey" without a value
 DEFAULT_SLOW_DELAY: Final = 1.0  # s added before each reply by "slow" without a value
 ADAPTER_TARGET: Final = "adapter"  # fault target of "hang": the kernel-facing controller
 # Simulator fault fields set directly by a mode (the others need the transport's help).
@@ -417,10 +447,11 @@ class Simulation:
         self.adapter: AdapterController | None = None
         self._transport: Any = None
 
-    def _make_sim(self, spec: dict[str, Any], password: str | None) -> Any:
-        return self._factory(
-            spec["kind"], spec["address"], spec["name"], password=password, auth=spec["auth"]
-        )
+    def _make_sim(self, spec: dict[str, Any], password: str | None, passkey: int | None = None) -> Any:
+        if passkey is None:
+            return self._factory(spec["kind"], spec["address"], spec["name"], password=password, auth=spec["auth"])
+        return self._factory(spec["kind"], spec["address"], spec["name"], password=password, auth="passkey",
+                             passkey=passkey)
 
     async def start(self, transport: str, adapter_address: str = DEFAULT_ADAPTER_ADDRESS) -> None:
         """Advertise every device, then attach the adapter (the kernel sees it appear)."""
@@ -463,6 +494,14 @@ class Simulation:
             peripheral.drop_link()
         elif mode == "wrong-password":
             self._swap_sim(target, _wrong(self._specs[target]["password"]))
+        elif mode == "passkey":
+            # Become the 2026 JBD generation: echo until the link is paired with this passkey.
+            if self._specs[target]["kind"] != "jbd-bms":
+                raise ValueError(f"'passkey' applies to jbd-bms devices only, not {target!r}")
+            passkey = DEFAULT_PASSKEY if value is None else int(value)
+            if not 0 <= passkey <= 999999:
+                raise ValueError(f"a passkey is six digits, not {passkey}")
+            self._swap_sim(target, self._specs[target]["password"], passkey)
 
     def clear(self, target: str) -> None:
         """Switch every fault of a target (or ``all``) off."""
@@ -476,10 +515,10 @@ class Simulation:
             self._swap_sim(device_id, self._specs[device_id]["password"])
             peripheral.sim.faults = type(peripheral.sim.faults)()
 
-    def _swap_sim(self, device_id: str, password: str | None) -> None:
-        # A fresh simulator with another password; faults carry over.
+    def _swap_sim(self, device_id: str, password: str | None, passkey: int | None = None) -> None:
+        # A fresh simulator with another password (or the passkey generation); faults carry over.
         peripheral = self._peripheral(device_id)
-        fresh = self._make_sim(self._specs[device_id], password)
+        fresh = self._make_sim(self._specs[device_id], password, passkey)
         fresh.faults = peripheral.sim.faults
         peripheral.sim = fresh
 

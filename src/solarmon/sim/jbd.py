@@ -45,6 +45,7 @@ class JbdSim(SimDevice):
         *,
         auth: SimAuth | str = SimAuth.NONE,
         password: str = "123456",
+        passkey: int = 123456,
         unlock_after_app_key: bool = False,
         cells: int = 4,
         capacity_ah: float = 300.0,
@@ -56,6 +57,10 @@ class JbdSim(SimDevice):
         super().__init__(address, name)
         self.auth = SimAuth(auth)
         self.password = password
+        self.passkey = passkey
+        # Set by the BLE transport before each request: is this link encrypted with a key
+        # from an authenticated (passkey) pairing? Only the PASSKEY generation cares.
+        self.paired = False
         self.unlock_after_app_key = unlock_after_app_key
         self.cells = cells
         self.capacity_ah = capacity_ah
@@ -69,6 +74,11 @@ class JbdSim(SimDevice):
         self._random = 0
         self.unlocked = self.auth is SimAuth.NONE
         self.root = False
+
+    @property
+    def pairing_passkey(self) -> int | None:
+        """The passkey BLE pairing needs (the PASSKEY generation only), shown on the adapter's "display"."""
+        return self.passkey if self.auth is SimAuth.PASSKEY else None
 
     def on_disconnect(self) -> None:
         """Authentication does not survive a reconnect."""
@@ -134,11 +144,11 @@ class JbdSim(SimDevice):
     # --- protocol -----------------------------------------------------------------
 
     def _respond(self, request: bytes, now: float) -> list[bytes]:
-        if self.auth is SimAuth.PASSKEY:
+        if self.auth is SimAuth.PASSKEY and not self.paired:
             return [request]  # unpaired third generation: echoes what it does not understand
         if request[:2] == proto.AUTH_START:
             return self._auth(request)
-        if not self.unlocked:
+        if not (self.unlocked or self.auth is SimAuth.PASSKEY):  # a paired link is unlocked
             return []  # locked adapters stay silent
         if len(request) != 7 or request[:2] != bytes((proto.START, proto.READ)):
             return []
