@@ -43,7 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default=[],
         metavar="DEVICE_ID:MODE",
         help="start with a fault: silent, drop-link, wrong-password, slow[=SECONDS], bad-crc, split, "
-        "drop-chunk; 'adapter:hang' stalls the adapter until BlueZ power-cycles it (repeatable)",
+        "drop-chunk, passkey[=N] (jbd-bms: the pairing generation, echoes until paired); "
+        "'adapter:hang' stalls the adapter until BlueZ power-cycles it (repeatable)",
     )
     p.add_argument("--mtu", type=int, default=23, help="largest ATT MTU to accept (default 23: 20-byte notifications)")
     p.add_argument("--control", metavar="SOCKET", help="unix socket taking run-time commands (fault/clear/status)")
