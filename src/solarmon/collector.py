@@ -56,7 +56,7 @@ class Health:
     reconnects: int = 0
     last_ok: float | None = None
     last_error: str | None = None
-    poll_seconds: list[float] = field(default_factory=list)  # recent round trips, newest last
+    poll_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=100))  # recent round trips, newest last
     recent: deque[bool] = field(default_factory=lambda: deque(maxlen=RECENT_SLOTS))  # poll outcomes
 
     @property
@@ -69,7 +69,7 @@ class Health:
         self.polls += 1
         self.consecutive = 0
         self.last_ok = time.time()
-        self.poll_seconds = [*self.poll_seconds[-99:], seconds]
+        self.poll_seconds.append(seconds)
         self.recent.append(True)
 
     def record_failure(self, error: str) -> None:

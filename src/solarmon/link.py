@@ -136,7 +136,8 @@ class SimLink(Link):
             self.drop()
             return
         loop = asyncio.get_running_loop()
-        self._pending = [h for h in self._pending if not h.cancelled()]
+        # Keep only deliveries still to come (the list would otherwise grow with every reply).
+        self._pending = [h for h in self._pending if not h.cancelled() and h.when() > loop.time()]
         for frame in self.sim.handle(bytes(data), self.clock()):
             chunks = [frame[i : i + self.chunk] for i in range(0, len(frame), self.chunk)]
             if faults.drop_chunk and len(chunks) > 1:

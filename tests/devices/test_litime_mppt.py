@@ -71,3 +71,17 @@ async def test_a_write_that_hangs_is_bounded_by_the_request_timeout() -> None:
     with pytest.raises(DeviceTimeout):
         await dev.poll()
     assert time.monotonic() - t0 < 1.0
+
+
+async def test_device_info_block_decodes_to_text() -> None:
+    from solarmon.protocols import litime
+
+    sim, dev = await _device()
+    assert litime.decode_info(await dev.request(litime.info_request())) == "LT-MPPT60A V1.07 SIM"
+
+
+async def test_link_forgets_deliveries_once_made() -> None:
+    sim, dev = await _device()
+    for _ in range(50):
+        await dev.poll()
+    assert len(dev.link._pending) <= 3  # one reply's notifications at most, not one per poll ever made
