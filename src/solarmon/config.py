@@ -531,8 +531,3 @@ def check_files(cfg: Config) -> list[str]:
         except ConfigError as err:
             problems.append(f"{where}: {err.source}: {err.problems[0]}")
     return problems
-
-
-def known_kinds() -> list[str]:
-    """Device kinds a config may name."""
-    return list(catalog.KINDS)
