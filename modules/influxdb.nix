@@ -53,10 +53,11 @@ in
             ) cfg.tiers
           );
           auths = {
-            # The bridge only writes samples into the raw bucket.
+            # The bridge writes samples into the raw bucket, and windows of points that came
+            # too late for the Flux tasks into the tier buckets (solarmon.bridge.backfill).
             solarmon-bridge = {
-              description = "solarmon bridge (write raw)";
-              writeBuckets = [ raw.bucket ];
+              description = "solarmon bridge (write all tiers)";
+              writeBuckets = buckets;
               tokenFile = cfg.secretFiles.influxBridgeToken;
             };
             # Grafana only reads.

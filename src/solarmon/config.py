@@ -418,6 +418,13 @@ class Config(_Strict):
         raws = [t.name for t in self.tiers if t.span is None]
         if len(raws) != 1:
             problems.append(f"tiers: exactly one tier must have span = null (the raw tier), found {len(raws)}")
+        spans = sorted({t.span for t in self.tiers if t.span is not None})
+        if not spans:
+            problems.append("tiers: at least one downsampled tier (with a span) is needed")
+        for span in spans:
+            if spans[-1] % span:
+                problems.append(f"tiers: span {span} s does not divide the coarsest span {spans[-1]} s "
+                                "(windows must line up so late points are aggregated consistently)")
         for attr in ("name", "bucket"):
             values = [getattr(t, attr) for t in self.tiers]
             dups = sorted({v for v in values if values.count(v) > 1})

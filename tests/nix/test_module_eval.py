@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from solarmon.tiers import DEFAULT_TIERS
+
 pytestmark = pytest.mark.nix
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,7 +95,7 @@ def test_per_service_credentials_and_users_line_up() -> None:
     assert set(users) == {"solarmon-collect", "solarmon-bridge"}
     assert cfg["mosquitto"]["listeners"][0]["address"] == "127.0.0.1"
     auths = cfg["influxdb2"]["provision"]["organizations"]["solarmon"]["auths"]
-    assert auths["solarmon-bridge"]["writeBuckets"] == ["solar_raw"]
+    assert auths["solarmon-bridge"]["writeBuckets"] == [t.bucket for t in DEFAULT_TIERS]  # late points -> tiers
     assert "writeBuckets" not in auths["solarmon-grafana"]
     buckets = cfg["influxdb2"]["provision"]["organizations"]["solarmon"]["buckets"]
     assert set(buckets) == {"solar_raw", "solar_2m", "solar_5m", "solar_30m", "solar_2h"}

@@ -186,3 +186,53 @@ def wait_until(pred: Any, timeout: float, what: str) -> None:
     while not pred():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.05)
+
+
+def history(days: float, step_s: int, end_ms: int, seed: int = 7) -> list[Sample]:
+    """Samples of the three test devices, one every ``step_s`` (round robin), ending at ``end_ms``."""
+    n = int(days * 86400 / step_s)
+    return [Sample(end_ms - (n - i) * step_s * 1000, s.device, s.kind, s.fields)
+            for i, s in enumerate(make_samples(n, seed=seed))]
+
+
+def expected_tiers(samples: list[Sample], now_s: float) -> dict[tuple, dict[str, Any]]:
+    """The tier points the bridge must write for ``samples`` delivered late at ``now_s``.
+
+    Written out from the issue's rules, independently of solarmon.bridge: a point is late when
+    its 2-hour window started more than an hour ago; each tier gets mean/min/max of gauges,
+    last of states, bitwise OR of flags, per window start, for windows its retention keeps.
+    """
+    from solarmon.tiers import DEFAULT_TIERS
+
+    late = [s for s in samples if (s.ts_ms // 7_200_000) * 7_200_000 < (now_s - 3600) * 1000]
+    out: dict[tuple, dict[str, Any]] = {}
+    for tier in DEFAULT_TIERS:
+        if tier.span is None:
+            continue
+        span_ms = tier.span * 1000
+        groups: dict[tuple, list[Sample]] = {}
+        for s in late:
+            start = s.ts_ms - s.ts_ms % span_ms
+            if start >= (now_s - tier.retention + 600) * 1000:
+                groups.setdefault((s.device, s.kind, start), []).append(s)
+        for (device, kind_name, start), group in groups.items():
+            kind = catalog.kind(kind_name)
+            group.sort(key=lambda s: s.ts_ms)
+            tags = (("device", device), ("kind", kind_name))
+            for f in kind.fields:
+                values = [kind.field(f.name).coerce(s.fields[f.name]) for s in group
+                          if s.fields.get(f.name) is not None]
+                if not values:
+                    continue
+                if f.aggregation is catalog.Aggregation.GAUGE:
+                    results = {"mean": sum(values) / len(values), "min": min(values), "max": max(values)}
+                elif f.aggregation is catalog.Aggregation.STATE:
+                    results = {"last": values[-1]}
+                else:
+                    acc = 0
+                    for v in values:
+                        acc |= v
+                    results = {"bit_or": acc}
+                for method, value in results.items():
+                    out.setdefault((tier.bucket, method, tags, start * 1_000_000), {})[f.name] = value
+    return out

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
+import pytest
 
 from influx_standin import parse_line
 from solarmon import catalog
-from solarmon.bridge.points import to_line
+from solarmon.bridge.points import BadLine, from_line, series_of, timestamp_of, to_line
 from solarmon.payload import Sample, decode, encode
 
 
@@ -67,3 +68,40 @@ def test_round_trip_through_an_independent_parser(sample: Sample) -> None:
     assert p.fields == expected
     # the Influx type follows the catalog, never the JSON number's look
     assert {k: type(v) for k, v in p.fields.items()} == {k: type(v) for k, v in expected.items()}
+
+
+@given(samples())
+def test_from_line_inverts_to_line(sample: Sample) -> None:
+    """The bridge reads its own queued lines back to aggregate late points: nothing may change."""
+    line = to_line(sample)
+    assert line is not None
+    back = from_line(line)
+    kind = catalog.kind(sample.kind)
+    expected = {k: kind.field(k).coerce(v) for k, v in sample.fields.items()}
+    assert (back.ts_ms, back.device, back.kind) == (sample.ts_ms, sample.device, sample.kind)
+    assert back.fields == expected
+    assert {k: type(v) for k, v in back.fields.items()} == {k: type(v) for k, v in expected.items()}
+    assert timestamp_of(line) == sample.ts_ms
+    # one series per device, whatever the fields and time
+    other = to_line(Sample(sample.ts_ms + 1, sample.device, sample.kind, {kind.fields[0].name: _first(kind)}))
+    assert other is not None and line.startswith(series_of(line) + " ") and series_of(other) == series_of(line)
+
+
+def _first(kind: catalog.DeviceKind) -> float | int | bool | str:
+    return {catalog.ValueType.FLOAT: 1.0, catalog.ValueType.INT: 1, catalog.ValueType.BOOL: True,
+            catalog.ValueType.STR: "x"}[kind.fields[0].type]
+
+
+@pytest.mark.parametrize(("line", "match"), [
+    ("m f=1 1700000000000", "not a solarmon sample"),
+    ("jbd-bms,device=b,kind=litime-mppt soc=1.0 1700000000000", "not a solarmon sample"),
+    ("jbd-bms,kind=jbd-bms soc=1.0 1700000000000", "not a solarmon sample"),
+    ("jbd-bms,device=b,kind=jbd-bms nope=1.0 1700000000000", "has no field"),
+    ("jbd-bms,device=b,kind=jbd-bms cycles=1.0 1700000000000", "not an integer"),
+    ("jbd-bms,device=b,kind=jbd-bms soc=x 1700000000000", "could not convert"),
+    ("jbd-bms,device=b,kind=jbd-bms soc=1.0", "no timestamp"),
+    ("jbd-bms,device=b,kind=jbd-bms", "no field set"),
+])
+def test_lines_it_did_not_write_are_refused_clearly(line: str, match: str) -> None:
+    with pytest.raises(BadLine, match=match):
+        from_line(line)

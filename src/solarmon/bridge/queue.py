@@ -24,6 +24,15 @@ CREATE TABLE IF NOT EXISTS dead_letter (
     status INTEGER,
     at REAL NOT NULL
 );
+-- Points that came too late for the downsampling tasks, waiting to be aggregated in Python
+-- (bridge.backfill). Same ids as in the queue, so arrival order is kept.
+CREATE TABLE IF NOT EXISTS backfill (
+    id INTEGER PRIMARY KEY,
+    series TEXT NOT NULL,
+    ts INTEGER NOT NULL,  -- epoch ms
+    line TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS backfill_series_ts ON backfill (series, ts);
 """
 
 
@@ -73,14 +82,22 @@ class PointQueue:
         cur = self._db().execute("SELECT id, line FROM queue ORDER BY id LIMIT ?", (limit,))
         return [Row(i, line) for i, line in cur]
 
-    def settle(self, written: Sequence[Row], dead: Sequence[tuple[Row, str, int | None]] = ()) -> None:
-        """In one transaction: drop rows InfluxDB acknowledged, and move rows it will never
-        accept to the dead-letter table with the reason and HTTP status (kept, not lost)."""
-        if not written and not dead:
+    def settle(
+        self,
+        written: Sequence[Row],
+        dead: Sequence[tuple[Row, str, int | None]] = (),
+        late: Sequence[tuple[Row, str, int]] = (),
+    ) -> None:
+        """In one transaction: drop rows InfluxDB acknowledged (or that need no raw write),
+        move rows it will never accept to the dead-letter table with the reason and HTTP
+        status (kept, not lost), and copy late rows, as (row, series, ts), to the backfill table."""
+        if not written and not dead and not late:
             return
         db = self._db()
         now = time.time()
         with _transaction(db):
+            db.executemany("INSERT OR REPLACE INTO backfill (id, series, ts, line) VALUES (?, ?, ?, ?)",
+                           [(r.id, series, ts, r.line) for r, series, ts in late])
             db.executemany("DELETE FROM queue WHERE id = ?", [(r.id,) for r in written])
             db.executemany(
                 "INSERT OR REPLACE INTO dead_letter (id, line, reason, status, at) VALUES (?, ?, ?, ?, ?)",
@@ -105,6 +122,55 @@ class PointQueue:
     def dead_letter_count(self) -> int:
         """How many points were given up on (kept in the table)."""
         return int(self._db().execute("SELECT count(*) FROM dead_letter").fetchone()[0])
+
+    # --- backfill: late points waiting to be aggregated in Python --------------------------
+
+    def backfill_depth(self) -> int:
+        """Late points not yet aggregated into the tiers."""
+        return int(self._db().execute("SELECT count(*) FROM backfill").fetchone()[0])
+
+    def backfill_groups(self, window_ms: int, limit: int, everything: bool) -> list[tuple[str, int]]:
+        """Up to ``limit`` (series, window start) groups ready to aggregate, oldest first.
+
+        A window is ready once a later window of the same series has arrived (points of one
+        device arrive in order), or when ``everything`` (no late point is left to arrive).
+        """
+        cur = self._db().execute(
+            """SELECT series, ts - ts % :w AS start FROM backfill AS b
+               WHERE :all OR ts - ts % :w < (SELECT max(ts) - max(ts) % :w FROM backfill WHERE series = b.series)
+               GROUP BY series, start ORDER BY start, series LIMIT :limit""",
+            {"w": window_ms, "all": everything, "limit": limit},
+        )
+        return [(series, int(start)) for series, start in cur]
+
+    def backfill_rows(self, series: str, start: int, stop: int) -> list[Row]:
+        """The late rows of one series in [start, stop) ms, in arrival order."""
+        cur = self._db().execute(
+            "SELECT id, line FROM backfill WHERE series = ? AND ts >= ? AND ts < ? ORDER BY id", (series, start, stop))
+        return [Row(i, line) for i, line in cur]
+
+    def backfill_done(self, done: Sequence[Row], dead: Sequence[tuple[Row, str]] = ()) -> None:
+        """Drop aggregated rows; move rows that cannot be aggregated to the dead-letter table."""
+        db = self._db()
+        now = time.time()
+        with _transaction(db):
+            db.executemany(
+                "INSERT OR REPLACE INTO dead_letter (id, line, reason, status, at) VALUES (?, ?, ?, NULL, ?)",
+                [(r.id, r.line, reason, now) for r, reason in dead],
+            )
+            db.executemany("DELETE FROM backfill WHERE id = ?", [(r.id,) for r in [*done, *(r for r, _ in dead)]])
+
+    def requeue_expired(self) -> int:
+        """Move points an older version dead-lettered as beyond the raw retention (422) back into
+        the queue, so they reach the tiers now; returns how many."""
+        db = self._db()
+        with _transaction(db):
+            cur = db.execute("SELECT id, line FROM dead_letter WHERE status = 422 AND reason LIKE '%retention%' "
+                             "ORDER BY id")
+            rows = cur.fetchall()
+            db.executemany("INSERT INTO queue (line) VALUES (?)", [(line,) for _id, line in rows])
+            db.executemany("DELETE FROM dead_letter WHERE id = ?", [(i,) for i, _line in rows])
+        return len(rows)
 
     def close(self) -> None:
         """Close this thread's connection."""

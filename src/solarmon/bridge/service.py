@@ -15,6 +15,7 @@ from typing import Any, Final
 from .. import config as config_mod
 from ..errors import ConfigError
 from ..tiers import raw_tier
+from .backfill import Backfill, Routing
 from .mqtt import MqttIntake
 from .queue import PointQueue
 from .writer import InfluxWriter, QueueWriter
@@ -45,12 +46,14 @@ class Bridge:
             self.queue = PointQueue(queue_path)
         except (OSError, sqlite3.Error) as err:
             raise ConfigError("bridge.state_dir", [f"cannot open the queue {queue_path}: {err}"]) from None
+        self.backfill = Backfill(self.queue, cfg.tier_list, Routing.for_tiers(cfg.tier_list))
         self.writer = QueueWriter(
             self.queue,
             InfluxWriter(cfg.influx.url, cfg.influx.org, self.bucket, token, cfg.influx.timeout),
             batch_size=cfg.bridge.batch_size,
             flush_interval=cfg.bridge.flush_interval,
             max_backoff=cfg.bridge.max_backoff,
+            backfill=self.backfill,
         )
         self.intake = MqttIntake(
             self.queue,
@@ -80,6 +83,9 @@ class Bridge:
             "received": self.intake.received,
             "stored": self.intake.stored,
             "written": s.written,
+            "late": s.late,
+            "backfill_depth": self.queue.backfill_depth(),
+            "backfilled_windows": self.backfill.stats.windows,
             "dead_lettered": self.queue.dead_letter_count(),
             "malformed": dict(self.intake.malformed),
             "write_latency_ms": None if s.last_latency_ms is None else round(s.last_latency_ms, 1),
@@ -94,6 +100,10 @@ class Bridge:
         """Serve until stopped; 0 on a clean stop, 1 if a worker thread died."""
         _LOGGER.info("bridge: %s -> %s bucket %s, queue %s", self.intake.topic, self.cfg.influx.url,
                      self.bucket, self.queue.path)
+        requeued = self.queue.requeue_expired()
+        if requeued:
+            _LOGGER.info("requeued %d point(s) an older bridge dead-lettered as beyond the raw retention: "
+                         "they are aggregated into the tiers now", requeued)
         depth = self.queue.depth()
         if depth:
             _LOGGER.info("replaying %d queued point(s) from the last run", depth)
@@ -116,9 +126,10 @@ class Bridge:
                     last_sent, last_at = {k: v for k, v in status.items() if k != "ts"}, now
                     if now >= next_log:
                         _LOGGER.info(
-                            "status: queue %d, received %d, written %d, dead-lettered %d, malformed %d, "
-                            "write latency %s ms%s",
-                            status["queue_depth"], status["received"], status["written"], status["dead_lettered"],
+                            "status: queue %d, received %d, written %d, late %d (waiting %d), dead-lettered %d, "
+                            "malformed %d, write latency %s ms%s",
+                            status["queue_depth"], status["received"], status["written"], status["late"],
+                            status["backfill_depth"], status["dead_lettered"],
                             sum(status["malformed"].values()), status["write_latency_ms"],
                             f", InfluxDB failing: {status['influx_error']}" if status["influx_error"] else "",
                         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from enum import Enum
@@ -15,6 +16,7 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 import urllib3
 
+from .backfill import Backfill, Sorted, sort
 from .points import PRECISION
 from .queue import PointQueue, Row
 
@@ -73,10 +75,10 @@ class InfluxWriter:
         self._api = self._client.write_api(write_options=SYNCHRONOUS)
         assert PRECISION == "ms"
 
-    def write(self, lines: list[str]) -> Result:
-        """Send ``lines`` as one request."""
+    def write(self, lines: list[str], bucket: str | None = None) -> Result:
+        """Send ``lines`` as one request (to the raw bucket unless ``bucket`` is given)."""
         try:
-            self._api.write(bucket=self.bucket, org=self.org, record="\n".join(lines), write_precision=WritePrecision.MS)
+            self._api.write(bucket=bucket or self.bucket, org=self.org, record="\n".join(lines), write_precision=WritePrecision.MS)
         except ApiException as err:
             status = int(err.status or 0)
             reason = _error_text(err)
@@ -117,6 +119,7 @@ class WriterStats:
     """Counters the status line and topic report."""
 
     written: int = 0
+    late: int = 0  # points moved to the backfill table
     requests: int = 0
     dead_lettered: int = 0
     last_latency_ms: float | None = None
@@ -133,6 +136,10 @@ class QueueWriter:
     order is kept. A permanent rejection is narrowed down by splitting the batch until the
     offending single lines are found; those go to the dead-letter table with the reason,
     everything else is written (rewriting a point Influx already has is harmless).
+
+    With a ``Backfill``, points too late for the downsampling tasks are also kept for it
+    (and not sent at all when the raw retention no longer holds them); its windows are
+    aggregated and written whenever the raw queue has no full batch waiting.
     """
 
     def __init__(
@@ -142,8 +149,18 @@ class QueueWriter:
         batch_size: int,
         flush_interval: float,
         max_backoff: float,
+        backfill: Backfill | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.queue = queue
+        self.backfill = backfill
+        self.clock = clock
+        # Whether the newest row sent was late: while it is, more late rows of the same
+        # windows may follow, so only windows a later one has closed are aggregated.
+        self._head_late = False
+        self._backfill_after = 0.0
+        self._backfill_backoff = min(FIRST_BACKOFF, max_backoff)
+        self._backfill_error: str | None = None
         self.writer = writer
         self.batch_size = batch_size
         self.flush_interval = flush_interval
@@ -186,26 +203,35 @@ class QueueWriter:
             self.queue.close()
 
     def step(self) -> None:
-        """Send at most one batch, or wait for one to be due."""
+        """Send at most one batch, or aggregate late windows, or wait for a batch to be due."""
         now = time.monotonic()
         if not self.queue.has(self.batch_size):
             if not self.queue.has(1):
                 self._waiting_since = None
-                self._wake.wait(self.flush_interval)
-                self._wake.clear()
+                if not self._backfill_step():
+                    self._wake.wait(self.flush_interval)
+                    self._wake.clear()
                 return
             if self._waiting_since is None:
                 self._waiting_since = now
             due = self._waiting_since + self.flush_interval
             if now < due:
-                self._wake.wait(due - now)
-                self._wake.clear()
+                if not self._backfill_step():
+                    self._wake.wait(due - now)
+                    self._wake.clear()
                 return
         self._waiting_since = None
         self._send(self.queue.peek(self.batch_size))
 
     def _send(self, rows: list[Row]) -> None:
-        pending = [rows]
+        if self.backfill is None:
+            s = Sorted(rows, {}, [])
+        else:
+            s = sort(self.backfill.routing, rows, self.clock())
+            self._head_late = bool(rows) and rows[-1].id in s.late
+        sent_ids = {r.id for r in s.send}
+        too_old = [r for r in rows if r.id not in sent_ids and r.id in s.late]  # kept only for the backfill
+        pending = [s.send] if s.send else []
         written: list[Row] = []
         dead: list[tuple[Row, Result]] = []
         try:
@@ -235,12 +261,70 @@ class QueueWriter:
         finally:
             # One transaction for the whole batch, however it was split (fsyncs are slow on SD
             # cards). A crash before this only means some points are written twice: harmless.
-            self.queue.settle(written, [(row, result.reason, result.status) for row, result in dead])
+            refused_late = [row for row, _result in dead if row.id in s.late]  # safe in the backfill table
+            dead = [(row, result) for row, result in dead if row.id not in s.late]
+            done = written + refused_late + too_old
+            late = [s.late[r.id] for r in done if r.id in s.late]
+            self.queue.settle(done, [(row, result.reason, result.status) for row, result in dead]
+                              + [(row, reason, None) for row, reason in s.unreadable], late)
             self.stats.written += len(written)
-            self.stats.dead_lettered += len(dead)
+            self.stats.late += len(late)
+            self.stats.dead_lettered += len(dead) + len(s.unreadable)
             if dead:
                 _LOGGER.warning("dead-lettered %d point(s) InfluxDB rejects for good, first (%s): %.200s",
                                 len(dead), dead[0][1].reason, dead[0][0].line)
+
+    def _backfill_step(self) -> bool:
+        """Aggregate and write the next ready late windows; False when none was ready (or
+        the last attempt failed recently: the backfill backs off on its own, so raw points
+        keep flowing if only the tier buckets are unwritable)."""
+        if self.backfill is None or time.monotonic() < self._backfill_after:
+            return False
+        everything = not self._head_late or not self.queue.has(1)
+        batch = self.backfill.next_batch(self.clock(), everything)
+        if not batch.windows:
+            return False
+        for bucket, lines in batch.lines.items():
+            for i in range(0, len(lines), self.batch_size):
+                failed = self._write_tier(bucket, lines[i : i + self.batch_size])
+                if failed is not None:  # nothing dropped: the same windows are aggregated again
+                    if failed.reason != self._backfill_error:
+                        _LOGGER.warning("writing late points to tier bucket %s failed, will retry: %s",
+                                        bucket, failed.reason)
+                    self._backfill_error = failed.reason
+                    delay = failed.retry_after if failed.retry_after is not None else self._backfill_backoff
+                    self._backfill_after = time.monotonic() + delay
+                    self._backfill_backoff = min(self._backfill_backoff * 2, self.max_backoff)
+                    return False
+        self._backfill_error = None
+        self._backfill_backoff = min(FIRST_BACKOFF, self.max_backoff)
+        self.queue.backfill_done(batch.done, batch.bad)
+        self.backfill.stats.windows += batch.windows
+        self.stats.dead_lettered += len(batch.bad)
+        if batch.bad:
+            _LOGGER.warning("dead-lettered %d late point(s) that cannot be aggregated, first: %s",
+                            len(batch.bad), batch.bad[0][1])
+        return True
+
+    def _write_tier(self, bucket: str, lines: list[str]) -> Result | None:
+        """Write tier lines, splitting around lines refused for good; the failure to retry, if any."""
+        assert self.backfill is not None
+        pending = [lines]
+        while pending:
+            batch = pending.pop(0)
+            result = self.writer.write(batch, bucket)
+            self.stats.requests += 1
+            if result.verdict is Verdict.OK:
+                self.backfill.stats.tier_points += len(batch)
+            elif result.verdict is Verdict.REJECTED and len(batch) > 1:
+                half = len(batch) // 2
+                pending[:0] = [batch[:half], batch[half:]]
+            elif result.verdict is Verdict.REJECTED:
+                self.backfill.stats.rejected += 1
+                _LOGGER.warning("InfluxDB refused a late tier point for good (%s): %.200s", result.reason, batch[0])
+            else:
+                return result
+        return None
 
     def _retry_later(self, result: Result) -> None:
         if self.stats.failing_since is None:
