@@ -6,12 +6,22 @@ import os
 import threading
 import time
 
-from harness import RAW_BUCKET, StatusWatcher, assert_same_points, expected_points, make_samples, wait_until
+from harness import (
+    RAW_BUCKET,
+    StatusWatcher,
+    assert_same_points,
+    expected_points,
+    expected_tiers,
+    history,
+    make_samples,
+    wait_until,
+)
 import pytest
 
 from influx_standin import wait_port_closed
 from solarmon.bridge.queue import PointQueue
 from solarmon.bridge.service import QUEUE_FILE
+from solarmon.tiers import DEFAULT_TIERS
 
 pytestmark = pytest.mark.mosquitto
 
@@ -95,6 +105,50 @@ def test_database_down_period_loses_nothing(rig) -> None:
     assert_same_points(influx.bucket_points(RAW_BUCKET), expected_points(samples))
     st = status.wait_for(lambda s: s["queue_depth"] == 0 and s["influx_error"] is None)
     assert st["written"] == 1200
+
+
+def test_three_days_without_database_reach_raw_and_every_tier(rig) -> None:
+    """InfluxDB down for three days (samples stamped over the last 72 h, as the collector made
+    them), the bridge SIGKILLed meanwhile: afterwards the raw bucket holds what its 24 h keep,
+    and every tier holds exact windows for the rest; nothing is dead-lettered."""
+    influx, pub, status, bridge = rig["influx"], rig["pub"], rig["status"], rig["bridge"]
+    for tier in DEFAULT_TIERS:
+        if tier.span is None:
+            influx.bucket_by_name(RAW_BUCKET).retention = tier.retention
+        else:
+            influx.add_bucket(tier.bucket, tier.retention)
+    influx.down()
+    wait_port_closed(influx.port)
+    now = time.time()
+    # Leave out the few minutes around the two time lines the bridge draws (raw retention,
+    # and the hour after which a 2-hour window is late): which side those points fall on
+    # depends on when during the test they are sent.
+    def ambiguous(ts_ms: int) -> bool:
+        window_start = (ts_ms - ts_ms % 7_200_000) / 1000
+        return abs(window_start - (now - 3600)) <= 300 or abs(ts_ms / 1000 - (now - 86400 + 600)) <= 300
+
+    samples = [s for s in history(days=3, step_s=90, end_ms=int(now * 1000)) if not ambiguous(s.ts_ms)]
+    half = len(samples) // 2
+    pub.publish(samples[:half])
+    # the oldest points need no raw write (past its retention): they wait for the tiers
+    st = status.wait_for(lambda s: s["queue_depth"] + s["backfill_depth"] == half and s["backfill_error"])
+    assert "Connection refused" in st["backfill_error"] and st["backfill_depth"] > 0
+    bridge.kill()
+    bridge.start()
+    pub.publish(samples[half:])
+    st = status.wait_for(lambda s: s["state"] == "running" and s["received"] == len(samples) - half
+                         and s["queue_depth"] + s["backfill_depth"] == len(samples) and s["influx_error"])
+    assert st["queue_depth"] > 0  # the last day's points wait for the raw bucket
+    influx.up()
+    st = status.wait_for(lambda s: s["queue_depth"] == 0 and s["backfill_depth"] == 0 and s["written"] > 0, 60)
+    assert st["dead_lettered"] == 0 and st["backfilled_windows"] > 0 and st["late"] > 0
+    assert 422 not in influx.statuses
+    assert_same_points(influx.bucket_points(RAW_BUCKET),
+                       expected_points([s for s in samples if s.ts_ms >= (now - 86400 + 600) * 1000]))
+    got = {k: v for t in DEFAULT_TIERS if t.span for k, v in influx.bucket_points(t.bucket).items()}
+    exp = expected_tiers(samples, now)
+    assert got.keys() == exp.keys()
+    assert all(got[k] == v for k, v in exp.items())
 
 
 def test_throttling_and_unavailable_are_retried(rig) -> None:

@@ -90,6 +90,7 @@ class Bridge:
             "malformed": dict(self.intake.malformed),
             "write_latency_ms": None if s.last_latency_ms is None else round(s.last_latency_ms, 1),
             "influx_error": s.last_error,
+            "backfill_error": self.writer.backfill_error,
         }
 
     def stop(self) -> None:
@@ -127,11 +128,12 @@ class Bridge:
                     if now >= next_log:
                         _LOGGER.info(
                             "status: queue %d, received %d, written %d, late %d (waiting %d), dead-lettered %d, "
-                            "malformed %d, write latency %s ms%s",
+                            "malformed %d, write latency %s ms%s%s",
                             status["queue_depth"], status["received"], status["written"], status["late"],
                             status["backfill_depth"], status["dead_lettered"],
                             sum(status["malformed"].values()), status["write_latency_ms"],
                             f", InfluxDB failing: {status['influx_error']}" if status["influx_error"] else "",
+                            f", tier backfill failing: {status['backfill_error']}" if status["backfill_error"] else "",
                         )
                         next_log = now + LOG_INTERVAL
         finally:

@@ -306,6 +306,11 @@ class QueueWriter:
                             len(batch.bad), batch.bad[0][1])
         return True
 
+    @property
+    def backfill_error(self) -> str | None:
+        """Why the last write of late windows to a tier bucket failed (None once one works)."""
+        return self._backfill_error
+
     def _write_tier(self, bucket: str, lines: list[str]) -> Result | None:
         """Write tier lines, splitting around lines refused for good; the failure to retry, if any."""
         assert self.backfill is not None
