@@ -132,3 +132,16 @@ def test_the_shipped_example_is_valid(capsys: pytest.CaptureFixture[str]) -> Non
     example = Path(__file__).parents[1] / "examples" / "solarmon.toml"
     assert main(["check-config", "--no-files", str(example)]) == 0
     assert "3 device(s)" in capsys.readouterr().out
+
+
+def test_tier_spans_must_line_up() -> None:
+    tiers = [{"name": "raw", "bucket": "r", "retention": 86400},
+             {"name": "7m", "bucket": "a", "span": 420, "retention": 0},
+             {"name": "2h", "bucket": "b", "span": 7200, "retention": 0}]
+    with pytest.raises(ConfigError) as err:
+        config.parse({"tiers": tiers})
+    assert "span 420 s does not divide the coarsest span 7200 s" in "\n".join(err.value.problems)
+    with pytest.raises(ConfigError, match="at least one downsampled tier"):
+        config.parse({"tiers": tiers[:1]})
+    tiers[1] |= {"span": 600}
+    assert [t.span for t in config.parse({"tiers": tiers}).tier_list] == [None, 600, 7200]
