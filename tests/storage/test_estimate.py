@@ -45,7 +45,20 @@ def test_command_uses_configured_devices(tmp_path: Path, capsys) -> None:
         {"id": "mppt", "kind": "litime-mppt", "address": "C8:47:80:00:00:01", "interval": 10}]}))
     assert main(["estimate", "--config", str(cfg)]) == 0
     out = capsys.readouterr().out
-    assert "1 device(s): litime-mppt every 10 s" in out and "8,640" in out  # raw samples per day
+    # raw samples per day: 8,640 of the device, as many link-health, 3 x 1,440 minute summaries
+    assert "1 device(s): litime-mppt every 10 s" in out and "21,600" in out
     assert main(["estimate"]) == 0
     out = capsys.readouterr().out
-    assert "kept samples per device: 78,572 (seed: ~78,000)" in out and "seed: ~128 MB" in out
+    assert "kept samples per device: 78,572 (seed: ~78,000)" in out
+    assert "devices only: 132 MB (seed: ~128 MB" in out
+    assert "plus 7 derived series: alerts, bank, collector, energy, link-health" in out
+
+
+def test_derived_series_follow_the_devices() -> None:
+    derived = estimate.derived_series(estimate.SEED_DEVICES)
+    assert derived.count(("link-health", 27.0)) == 3
+    assert ("bank", 13.5) in derived  # two packs at 27 s: a bank sample after each
+    assert {k for k, i in derived if i == estimate.SUMMARY_EVERY} == {"alerts", "energy", "collector"}
+    assert not [k for k, _i in estimate.derived_series([("litime-mppt", 10.0)]) if k == "bank"]
+    from solarmon.processor import SUMMARY_EVERY
+    assert estimate.SUMMARY_EVERY == SUMMARY_EVERY

@@ -17,6 +17,8 @@ BYTES_PER_VALUE: Final = 5.0
 SEED_DEVICES: Final = (("litime-mppt", 27.0), ("jbd-bms", 27.0), ("jbd-bms", 27.0))
 SEED_SAMPLES: Final = 78_000  # per device, kept across all tiers
 SEED_MB: Final = 128
+#: The collector's processor publishes alerts, energy and its own status this often (processor.SUMMARY_EVERY).
+SUMMARY_EVERY: Final = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,18 @@ def _present(f: catalog.Field, cells: int | None, temperatures: int | None) -> b
     return True
 
 
+def derived_series(devices: list[tuple[str, float]] | tuple[tuple[str, float], ...]) -> list[tuple[str, float]]:
+    """The series the collector derives from ``devices``, as (kind, interval): one link-health
+    series per device at its poll interval, the bank after every pack sample, and alerts,
+    energy and collector status every minute (upper bounds: energy is sent only on change)."""
+    out = [("link-health", interval) for _kind, interval in devices]
+    pack_rate = sum(1 / interval for kind, interval in devices if kind == catalog.JBD_BMS.name)
+    if pack_rate:
+        out.append(("bank", 1 / pack_rate))
+    out += [(kind, SUMMARY_EVERY) for kind in ("alerts", "energy", "collector")]
+    return out
+
+
 def estimate(
     devices: list[tuple[str, float]] | tuple[tuple[str, float], ...],
     tiers: tuple[Tier, ...] | list[Tier],
@@ -85,8 +99,10 @@ def render(
     cells: int | None = None,
     temperatures: int | None = None,
 ) -> str:
-    """The report ``solarmon estimate`` prints."""
-    rows = estimate(devices, tiers, cells, temperatures)
+    """The report ``solarmon estimate`` prints: every series, devices and derived."""
+    derived = derived_series(devices)
+    device_rows = estimate(devices, tiers, cells, temperatures)
+    rows = estimate(list(devices) + derived, tiers, cells, temperatures)
     n = len(devices)
     head = f"{'tier':<6} {'bucket':<12} {'window':>7} {'keep':>7} {'samples/d':>10} {'values/d':>11} " \
            f"{'kept samples':>13} {'kept values':>13} {'written 10 y':>14} {'disk':>9}"
@@ -95,6 +111,7 @@ def render(
         "JBD fields: " + ("all catalog cells/temperatures" if cells is None and temperatures is None
                           else f"{cells or catalog.JBD_MAX_CELLS} cells, "
                                f"{temperatures or catalog.JBD_MAX_TEMPERATURES} temperatures"),
+        f"plus {len(derived)} derived series: " + ", ".join(sorted({k for k, _i in derived})),
         "",
         head,
         "-" * len(head),
@@ -110,14 +127,17 @@ def render(
     total_samples = sum(r.kept_samples for r in rows)
     total_values = sum(r.kept_values for r in rows)
     total_bytes = sum(r.bytes for r in rows)
+    device_samples = sum(r.kept_samples for r in device_rows)
+    device_bytes = sum(r.bytes for r in device_rows)
     lines += [
         "-" * len(head),
         f"{'total':<44} {'':>11} {total_samples:>13,.0f} {total_values:>13,.0f} "
         f"{sum(r.written_values_10y for r in rows):>14,.0f} {total_bytes / 1e6:>7.1f} MB",
         "",
-        f"kept samples per device: {total_samples / max(n, 1):,.0f} (seed: ~{SEED_SAMPLES:,})",
-        f"disk after 10 years: {total_bytes / 1e6:,.0f} MB at an assumed {BYTES_PER_VALUE:g} bytes per stored value "
-        f"(seed: ~{SEED_MB} MB for 3 devices at 27 s)",
+        f"kept samples per device: {device_samples / max(n, 1):,.0f} (seed: ~{SEED_SAMPLES:,})",
+        f"disk after 10 years, devices only: {device_bytes / 1e6:,.0f} MB (seed: ~{SEED_MB} MB for 3 devices at 27 s)",
+        f"disk after 10 years, with the derived series: {total_bytes / 1e6:,.0f} MB "
+        f"(all at an assumed {BYTES_PER_VALUE:g} bytes per stored value)",
     ]
     return "\n".join(lines) + "\n"
 
