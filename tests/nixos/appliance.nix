@@ -186,6 +186,45 @@
             return got >= expected
         wait_for("the missed 2m windows", caught_up, timeout=900, step=30)
 
+    with subtest("points older than the raw retention reach the tiers (aggregated by the bridge)"):
+        # As if a collector had held these for 30 hours: InfluxDB refuses them for the 24 h raw
+        # bucket and no task would read them, so the bridge aggregates them itself.
+        old = (now() - 30 * 3600) // 7200 * 7200 + 600
+        for i, soc in enumerate((40.0, 50.0, 60.0)):
+            payload = json.dumps({"ts": (old + 27 * i) * 1000, "device": "oldpack", "kind": "jbd-bms",
+                                  "fields": {"soc": soc, "cycles": 7 + i}})
+            machine.succeed(
+                f'mosquitto_pub -h 127.0.0.1 -u solarmon-collect -P "$(cat {SECRETS}/mqtt-collect.password)" '
+                f"-q 1 -t solarmon/oldpack/state -m {shlex.quote(payload)}"
+            )
+        for bucket in ("solar_2m", "solar_5m", "solar_30m", "solar_2h"):
+            wait_for(
+                f"the late window in {bucket}",
+                lambda: count(bucket, 'r.device == "oldpack"', start=old - 7200, stop=old + 7200) > 0,
+                timeout=300,
+                step=10,
+            )
+        out = flux(
+            f'from(bucket: "solar_2m") |> range(start: {old - 600}, stop: {old + 600}) '
+            '|> filter(fn: (r) => r.device == "oldpack") '
+            '|> map(fn: (r) => ({_time: r._time, name: r._measurement + "." + r._field, v: string(v: r._value)})) '
+            '|> group() |> keep(columns: ["name", "v"])'
+        )
+        got = {}
+        header = None
+        for row in csv.reader(io.StringIO(out)):
+            if not row or row[0].startswith("#"):
+                continue
+            if header is None or row == header:
+                header = row
+                continue
+            got[row[header.index("name")]] = row[header.index("v")]
+        machine.log(f"2m window of the late points: {got}")
+        assert float(got["mean.soc"]) == 50.0 and float(got["min.soc"]) == 40.0, got
+        assert float(got["max.soc"]) == 60.0 and got["last.cycles"] == "9", got
+        assert count("solar_raw", 'r.device == "oldpack"', start=old - 7200, stop=old + 7200) == 0
+        machine.fail("journalctl -o cat -u solarmon-bridge | grep -qE 'dead-lettered [0-9]+ (late )?point'")
+
     with subtest("Grafana answers a dashboard query through its datasource"):
         pw = machine.succeed(f"cat {SECRETS}/grafana-admin.password").strip()
         machine.succeed(
