@@ -198,13 +198,13 @@ def history(days: float, step_s: int, end_ms: int, seed: int = 7) -> list[Sample
 def expected_tiers(samples: list[Sample], now_s: float) -> dict[tuple, dict[str, Any]]:
     """The tier points the bridge must write for ``samples`` delivered late at ``now_s``.
 
-    Written out from the issue's rules, independently of solarmon.bridge: a point is late when
-    its 2-hour window started more than an hour ago; each tier gets mean/min/max of gauges,
+    Written out from the rules, independently of solarmon.bridge: a point is late when its
+    2-hour window ended more than an hour ago; each tier gets mean/min/max of gauges,
     last of states, bitwise OR of flags, per window start, for windows its retention keeps.
     """
     from solarmon.tiers import DEFAULT_TIERS
 
-    late = [s for s in samples if (s.ts_ms // 7_200_000) * 7_200_000 < (now_s - 3600) * 1000]
+    late = [s for s in samples if (s.ts_ms // 7_200_000 + 1) * 7_200_000 <= (now_s - 3600) * 1000]
     out: dict[tuple, dict[str, Any]] = {}
     for tier in DEFAULT_TIERS:
         if tier.span is None:

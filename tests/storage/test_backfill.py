@@ -14,7 +14,7 @@ import pytest
 
 from influx_standin import InfluxStandIn
 from solarmon.bridge.backfill import RAW_MARGIN, Backfill, Routing
-from solarmon.bridge.points import to_line
+from solarmon.bridge.points import series_of, timestamp_of, to_line
 from solarmon.bridge.queue import PointQueue
 from solarmon.bridge.writer import InfluxWriter, QueueWriter
 from solarmon.tiers import DEFAULT_TIERS, raw_tier
@@ -74,9 +74,10 @@ def test_three_day_outage_reaches_every_tier(influx: InfluxStandIn, tmp_path: Pa
         assert {k: type(v) for k, v in got[key].items()} == {k: type(v) for k, v in fields.items()}, key
     buckets = {key[0] for key in got}
     assert buckets == {"solar_2m", "solar_5m", "solar_30m", "solar_2h"}
-    # windows of the last hour (and the 2-hour window holding them) are left to the Flux tasks
+    # 2-hour windows that ended less than an hour ago are left to the Flux tasks
     newest = max(key[3] for key in got) // 1_000_000
-    assert newest - newest % 7_200_000 < now_ms - 3600_000 <= newest - newest % 7_200_000 + 7_200_000
+    newest_end = newest - newest % 7_200_000 + 7_200_000
+    assert newest_end <= now_ms - 3600_000 < newest_end + 7_200_000
     assert w.backfill is not None and w.backfill.stats.windows > 0 and w.stats.late > 0
 
 
@@ -126,3 +127,23 @@ def test_tier_write_failures_do_not_hold_back_raw_points(influx: InfluxStandIn, 
     influx.buckets[two_min.id] = two_min
     _drain(w)
     assert _tiers(influx).keys() == expected_tiers(old + fresh, now_ms / 1000).keys()
+
+
+def test_a_window_half_moved_before_a_restart_is_aggregated_whole(influx: InfluxStandIn, tmp_path: Path) -> None:
+    """The bridge stopped after moving half of a late window to the backfill table; the other
+    half is still queued. The restarted writer must wait for it, not write the half it has."""
+    now_ms = int(time.time() * 1000)
+    start = now_ms - 30 * 3600_000
+    start -= start % 7_200_000
+    samples = [s for s in history(days=2 / 24, step_s=20, end_ms=start + 7_200_000) if s.device == "battery1"]
+    q = PointQueue(tmp_path / "q.sqlite")
+    q.put(to_line(s) for s in samples)
+    first = q.peek(len(samples) // 2)
+    q.settle(first, late=[(r, series_of(r.line), timestamp_of(r.line)) for r in first])
+    assert q.depth() == len(samples) - len(first) and q.backfill_depth() == len(first)
+    w = _writer(influx, tmp_path / "q.sqlite", now_ms / 1000)
+    w.step()  # the queue holds fewer rows than a batch and they are not due: the backfill's turn
+    assert _tiers(influx) == {} and q.backfill_depth() == len(first)
+    _drain(w)
+    got, exp = _tiers(influx), expected_tiers(samples, now_ms / 1000)
+    assert got.keys() == exp.keys() and all(got[k] == v for k, v in exp.items())

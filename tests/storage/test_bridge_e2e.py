@@ -124,8 +124,8 @@ def test_three_days_without_database_reach_raw_and_every_tier(rig) -> None:
     # and the hour after which a 2-hour window is late): which side those points fall on
     # depends on when during the test they are sent.
     def ambiguous(ts_ms: int) -> bool:
-        window_start = (ts_ms - ts_ms % 7_200_000) / 1000
-        return abs(window_start - (now - 3600)) <= 300 or abs(ts_ms / 1000 - (now - 86400 + 600)) <= 300
+        window_end = (ts_ms - ts_ms % 7_200_000) / 1000 + 7200
+        return abs(window_end - (now - 3600)) <= 300 or abs(ts_ms / 1000 - (now - 86400 + 600)) <= 300
 
     samples = [s for s in history(days=3, step_s=90, end_ms=int(now * 1000)) if not ambiguous(s.ts_ms)]
     half = len(samples) // 2

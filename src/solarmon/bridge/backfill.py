@@ -5,10 +5,10 @@ the raw bucket keeps only its retention (24 h by default). So points the bridge 
 later than that (InfluxDB or the bridge was down for hours or days) would reach the raw
 bucket, or be refused by it, but never the tiers. The bridge therefore routes them here:
 
-- a point is *late* when the coarsest tier window holding it started more than
-  ``LATE_DATA`` ago. Deciding per coarsest window keeps every tier window on one side of the
-  line, so no window is computed half by a task and half here. A point that is not late is
-  re-read by the next task run (``tasks.Timing``: start <= last success - span - LATE_DATA);
+- a point is *late* when the coarsest tier window holding it ended more than ``LATE_DATA``
+  ago. Deciding per coarsest window keeps every tier window on one side of the line, so no
+  window is computed half by a task and half here. A point that is not late is re-read by
+  the next task runs (``tasks.Timing``: start <= last success - coarsest span - LATE_DATA);
 - a late point still goes to the raw bucket when the raw retention allows it (the raw
   panels show it), and is kept in the queue's ``backfill`` table;
 - once a window of a series is complete (a later window of that series arrived, or no
@@ -31,17 +31,17 @@ from typing import Final
 from .. import catalog
 from ..influx.tasks import LATE_DATA
 from ..tiers import Tier, downsampled, raw_tier
-from .aggregate import tier_lines
+from .aggregate import Windows
 from .points import BadLine, from_line, series_of, timestamp_of
-from .queue import PointQueue, Row
+from .queue import Group, PointQueue, Row
 
 _LOGGER = logging.getLogger(__name__)
 
 #: Raw points closer than this to the end of the raw retention are not sent to the raw bucket:
 #: InfluxDB would refuse them (422) by the time the request arrives, or expire them at once.
 RAW_MARGIN: Final = 600
-#: Series windows aggregated per step (bounds the memory and the request size).
-GROUPS_PER_STEP: Final = 64
+#: Series windows (coarsest span) aggregated per step: bounds the memory and the request size.
+GROUPS_PER_STEP: Final = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +58,10 @@ class Routing:
         return cls(max(t.span or 0 for t in downsampled(tiers)), LATE_DATA, raw_tier(tiers).retention)
 
     def is_late(self, ts_ms: int, now: float) -> bool:
-        """True when the tasks will not re-read this point's windows."""
+        """True when the tasks may not re-read this point's windows: its coarsest window
+        ended more than ``late_after`` ago (the tasks re-read coarsest span + that)."""
         window_ms = self.window * 1000
-        return ts_ms - ts_ms % window_ms < (now - self.late_after) * 1000
+        return ts_ms - ts_ms % window_ms + window_ms <= (now - self.late_after) * 1000
 
     def raw_accepts(self, ts_ms: int, now: float) -> bool:
         """True when the raw bucket still takes this point (with a margin)."""
@@ -119,34 +120,37 @@ class Backfill:
     def next_batch(self, now: float, everything: bool) -> Batch:
         """The tier lines of the next ready windows (empty when none is ready)."""
         window_ms = self.routing.window * 1000
-        groups = self.queue.backfill_groups(window_ms, GROUPS_PER_STEP, everything)
         out: dict[str, list[str]] = {}
-        done: list[Row] = []
+        groups: list[Group] = []
         bad: list[tuple[Row, str]] = []
-        for series, start in groups:
-            rows = self.queue.backfill_rows(series, start, start + window_ms)
-            samples = []
-            for row in rows:
+        spans = [t.span or 0 for t in self.tiers]
+        for series, start in self.queue.backfill_groups(window_ms, GROUPS_PER_STEP, everything):
+            agg: Windows | None = None
+            device = ""
+            last_id = 0
+            for row in self.queue.backfill_rows(series, start, start + window_ms):
+                last_id = max(last_id, row.id)
                 try:
-                    samples.append(from_line(row.line))
+                    sample = from_line(row.line)
                 except BadLine as err:
                     bad.append((row, f"cannot aggregate a late point: {err}"))
                     continue
-                done.append(row)
-            if not samples:
+                if agg is None:
+                    agg, device = Windows(catalog.KINDS[sample.kind], spans), sample.device
+                agg.add(sample)
+            groups.append(Group(series, start, start + window_ms, last_id))
+            if agg is None:
                 continue
-            kind = catalog.KINDS[samples[0].kind]
-            device = samples[0].device
             for tier in self.tiers:
                 assert tier.span is not None
-                lines = tier_lines(kind, device, samples, tier.span)
+                lines = agg.lines(device, tier.span)
                 if tier.retention:  # windows the tier has already expired would be refused (422)
                     oldest_ms = (now - tier.retention + RAW_MARGIN) * 1000
                     kept = [line for line in lines if timestamp_of(line) >= oldest_ms]
                     self.stats.skipped += len(lines) - len(kept)
                     lines = kept
                 out.setdefault(tier.bucket, []).extend(lines)
-        return Batch(out, done, bad, len(groups))
+        return Batch(out, groups, bad)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +158,5 @@ class Batch:
     """What ``Backfill.next_batch`` found."""
 
     lines: dict[str, list[str]]  # tier bucket -> line protocol
-    done: list[Row]  # the rows aggregated into ``lines``
+    groups: list[Group]  # the series windows aggregated into ``lines``
     bad: list[tuple[Row, str]]  # rows that cannot be aggregated, with the reason
-    windows: int  # series windows covered

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 import logging
 from pathlib import Path
@@ -42,6 +42,16 @@ class Row:
 
     id: int
     line: str
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """The late rows of one series in [start, stop) ms with ids up to ``last_id``."""
+
+    series: str
+    start: int
+    stop: int
+    last_id: int
 
 
 class PointQueue:
@@ -143,14 +153,16 @@ class PointQueue:
         )
         return [(series, int(start)) for series, start in cur]
 
-    def backfill_rows(self, series: str, start: int, stop: int) -> list[Row]:
-        """The late rows of one series in [start, stop) ms, in arrival order."""
+    def backfill_rows(self, series: str, start: int, stop: int) -> Iterator[Row]:
+        """The late rows of one series in [start, stop) ms, in time order (ties: arrival)."""
         cur = self._db().execute(
-            "SELECT id, line FROM backfill WHERE series = ? AND ts >= ? AND ts < ? ORDER BY id", (series, start, stop))
-        return [Row(i, line) for i, line in cur]
+            "SELECT id, line FROM backfill WHERE series = ? AND ts >= ? AND ts < ? ORDER BY ts, id",
+            (series, start, stop))
+        return (Row(i, line) for i, line in cur)
 
-    def backfill_done(self, done: Sequence[Row], dead: Sequence[tuple[Row, str]] = ()) -> None:
-        """Drop aggregated rows; move rows that cannot be aggregated to the dead-letter table."""
+    def backfill_done(self, groups: Sequence[Group], dead: Sequence[tuple[Row, str]] = ()) -> None:
+        """Drop the rows of aggregated groups; move rows that cannot be aggregated to the
+        dead-letter table. Only the writer thread adds rows, so a group's range is exact."""
         db = self._db()
         now = time.time()
         with _transaction(db):
@@ -158,7 +170,8 @@ class PointQueue:
                 "INSERT OR REPLACE INTO dead_letter (id, line, reason, status, at) VALUES (?, ?, ?, NULL, ?)",
                 [(r.id, r.line, reason, now) for r, reason in dead],
             )
-            db.executemany("DELETE FROM backfill WHERE id = ?", [(r.id,) for r in [*done, *(r for r, _ in dead)]])
+            db.executemany("DELETE FROM backfill WHERE series = ? AND ts >= ? AND ts < ? AND id <= ?",
+                           [(g.series, g.start, g.stop, g.last_id) for g in groups])
 
     def requeue_expired(self) -> int:
         """Move points an older version dead-lettered as beyond the raw retention (422) back into

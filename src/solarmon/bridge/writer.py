@@ -17,7 +17,7 @@ from influxdb_client.rest import ApiException
 import urllib3
 
 from .backfill import Backfill, Sorted, sort
-from .points import PRECISION
+from .points import PRECISION, BadLine, timestamp_of
 from .queue import PointQueue, Row
 
 _LOGGER = logging.getLogger(__name__)
@@ -95,6 +95,13 @@ class InfluxWriter:
         self._client.close()
 
 
+def _timestamp_or_zero(line: str) -> int:
+    try:
+        return timestamp_of(line)
+    except BadLine:
+        return 0
+
+
 def _header(err: ApiException, name: str) -> str | None:
     headers = err.headers
     if headers is None:
@@ -155,9 +162,6 @@ class QueueWriter:
         self.queue = queue
         self.backfill = backfill
         self.clock = clock
-        # Whether the newest row sent was late: while it is, more late rows of the same
-        # windows may follow, so only windows a later one has closed are aggregated.
-        self._head_late = False
         self._backfill_after = 0.0
         self._backfill_backoff = min(FIRST_BACKOFF, max_backoff)
         self._backfill_error: str | None = None
@@ -224,11 +228,7 @@ class QueueWriter:
         self._send(self.queue.peek(self.batch_size))
 
     def _send(self, rows: list[Row]) -> None:
-        if self.backfill is None:
-            s = Sorted(rows, {}, [])
-        else:
-            s = sort(self.backfill.routing, rows, self.clock())
-            self._head_late = bool(rows) and rows[-1].id in s.late
+        s = Sorted(rows, {}, []) if self.backfill is None else sort(self.backfill.routing, rows, self.clock())
         sent_ids = {r.id for r in s.send}
         too_old = [r for r in rows if r.id not in sent_ids and r.id in s.late]  # kept only for the backfill
         pending = [s.send] if s.send else []
@@ -280,9 +280,13 @@ class QueueWriter:
         keep flowing if only the tier buckets are unwritable)."""
         if self.backfill is None or time.monotonic() < self._backfill_after:
             return False
-        everything = not self._head_late or not self.queue.has(1)
-        batch = self.backfill.next_batch(self.clock(), everything)
-        if not batch.windows:
+        # While late rows still wait in the queue, more rows of the same windows may follow:
+        # then only windows a later window of the same series has closed are aggregated.
+        now = self.clock()
+        head = self.queue.peek(1)
+        everything = not head or not self.backfill.routing.is_late(_timestamp_or_zero(head[0].line), now)
+        batch = self.backfill.next_batch(now, everything)
+        if not batch.groups:
             return False
         for bucket, lines in batch.lines.items():
             for i in range(0, len(lines), self.batch_size):
@@ -298,8 +302,8 @@ class QueueWriter:
                     return False
         self._backfill_error = None
         self._backfill_backoff = min(FIRST_BACKOFF, self.max_backoff)
-        self.queue.backfill_done(batch.done, batch.bad)
-        self.backfill.stats.windows += batch.windows
+        self.queue.backfill_done(batch.groups, batch.bad)
+        self.backfill.stats.windows += len(batch.groups)
         self.stats.dead_lettered += len(batch.bad)
         if batch.bad:
             _LOGGER.warning("dead-lettered %d late point(s) that cannot be aggregated, first: %s",

@@ -13,9 +13,12 @@ TASK_PREFIX: Final = "solarmon-downsample-"
 #: Seconds subtracted from the window-aligned stop: the last samples of a window are still on
 #: their way (collector -> MQTT -> bridge flush) when the task fires at the window boundary.
 SETTLE: Final = 30
-#: Seconds re-aggregated before the last successful run, on top of one span: covers the
-#: window cut short by SETTLE last time and points the bridge replays late (broker queue,
-#: bridge restart). Rewriting a window is idempotent, so overlap costs only CPU.
+#: Seconds re-aggregated before the last successful run, on top of the coarsest span: covers
+#: the window cut short by SETTLE last time and points the bridge replays late (broker queue,
+#: bridge restart). Rewriting a window is idempotent, so overlap costs only CPU. The bridge
+#: aggregates points later than this itself (bridge.backfill); the coarsest span is part of
+#: the allowance because the bridge decides per coarsest window, so that no window is
+#: computed half by a task and half by the bridge.
 LATE_DATA: Final = 3600
 #: First run with a raw bucket that keeps data forever: aggregate from here.
 EPOCH_START: Final = "2020-01-01T00:00:00Z"
@@ -30,11 +33,12 @@ class Timing:
     settle: int
     late: int
     raw_retention: int  # 0 = raw data kept forever
+    coarsest: int  # the longest span of all tiers
 
     @property
     def allowance(self) -> int:
         """How far before the last successful run a run starts."""
-        return self.span + self.late
+        return self.coarsest + self.late
 
     def window(self, now: int, last_success: int | None) -> tuple[int, int]:
         """(start, stop) in epoch seconds for a run at ``now``: the same arithmetic as the Flux.
@@ -63,7 +67,7 @@ def timing(tier: Tier, tiers: tuple[Tier, ...] | list[Tier]) -> Timing:
     if tier.span is None:
         raise ValueError(f"tier {tier.name} is the raw tier: it has no task")
     raw = raw_tier(tiers)
-    t = Timing(tier.span, SETTLE, LATE_DATA, raw.retention)
+    t = Timing(tier.span, SETTLE, LATE_DATA, raw.retention, max(d.span or 0 for d in downsampled(tiers)))
     if t.settle >= t.span:
         raise ValueError(f"tier {tier.name}: span {tier.span} s must be longer than the {SETTLE} s settle delay")
     if raw.retention and raw.retention < 2 * t.span + t.settle:
