@@ -51,7 +51,9 @@ def _tiers(influx: InfluxStandIn) -> dict:
 
 
 def _raw_expected(samples, now_s: float) -> dict:
-    return expected_points([s for s in samples if s.ts_ms >= (now_s - 86400 + RAW_MARGIN) * 1000])
+    """Raw keeps late points whose whole 2-hour window is inside its retention (less the margin)."""
+    return expected_points([s for s in samples
+                            if s.ts_ms - s.ts_ms % 7_200_000 >= (now_s - 86400 + RAW_MARGIN) * 1000])
 
 
 def test_three_day_outage_reaches_every_tier(influx: InfluxStandIn, tmp_path: Path) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from solarmon.bridge.backfill import RAW_MARGIN, Routing
 from solarmon.influx.tasks import LATE_DATA, timing
 from solarmon.tiers import DAY, DEFAULT_TIERS, downsampled
@@ -59,8 +57,14 @@ def test_late_is_decided_per_coarsest_window() -> None:
     assert not any(ROUTING.is_late((start + s) * 1000, start + s + 5) for s in range(0, 7200, 27))
 
 
-@pytest.mark.parametrize(("age", "accepted"), [(0, True), (DAY - RAW_MARGIN, True), (DAY - RAW_MARGIN + 1, False),
-                                               (3 * DAY, False)])
-def test_raw_bucket_takes_late_points_only_inside_its_retention(age: int, accepted: bool) -> None:
-    assert ROUTING.raw_accepts((NOW - age) * 1000, NOW) is accepted
-    assert Routing(7200, LATE_DATA, 0).raw_accepts((NOW - age) * 1000, NOW)  # kept forever
+def test_raw_bucket_takes_late_points_only_when_it_holds_their_whole_window() -> None:
+    start = NOW - NOW % 7200
+    now = start + 3000  # the raw bucket holds [now - DAY, ...)
+    for s in range(0, 7200, 27):
+        assert not ROUTING.raw_accepts((start - DAY + s) * 1000, now)  # partly expired window
+        assert ROUTING.raw_accepts((start - DAY + 7200 + s) * 1000, now)
+        assert ROUTING.raw_accepts((start + s) * 1000, now)
+    # within RAW_MARGIN of expiring, the window is no longer sent
+    assert ROUTING.raw_accepts((start - DAY + 7200) * 1000, start + 7200 - RAW_MARGIN)
+    assert not ROUTING.raw_accepts((start - DAY + 7200) * 1000, start + 7200 - RAW_MARGIN + 1)
+    assert Routing(7200, LATE_DATA, 0).raw_accepts(0, NOW)  # kept forever

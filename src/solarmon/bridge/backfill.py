@@ -1,6 +1,6 @@
 """Late points: what the downsampling tasks will not see, aggregated into the tiers in Python.
 
-A Flux task re-reads only the last ``LATE_DATA`` seconds (plus a span) of the raw bucket, and
+A Flux task re-reads only the last ``LATE_DATA`` seconds (plus the coarsest span) of the raw bucket, and
 the raw bucket keeps only its retention (24 h by default). So points the bridge delivers
 later than that (InfluxDB or the bridge was down for hours or days) would reach the raw
 bucket, or be refused by it, but never the tiers. The bridge therefore routes them here:
@@ -9,8 +9,9 @@ bucket, or be refused by it, but never the tiers. The bridge therefore routes th
   ago. Deciding per coarsest window keeps every tier window on one side of the line, so no
   window is computed half by a task and half here. A point that is not late is re-read by
   the next task runs (``tasks.Timing``: start <= last success - coarsest span - LATE_DATA);
-- a late point still goes to the raw bucket when the raw retention allows it (the raw
-  panels show it), and is kept in the queue's ``backfill`` table;
+- a late point still goes to the raw bucket when the raw retention holds its whole coarsest
+  window (the raw panels show it; a task may then rewrite the window from raw, with the same
+  values), and is kept in the queue's ``backfill`` table;
 - once a window of a series is complete (a later window of that series arrived, or no
   late point is left in the queue) it is aggregated with the catalog's methods
   (``aggregate``) into every tier whose retention still holds it, written, and only then
@@ -64,13 +65,16 @@ class Routing:
         return ts_ms - ts_ms % window_ms + window_ms <= (now - self.late_after) * 1000
 
     def raw_accepts(self, ts_ms: int, now: float) -> bool:
-        """True when the raw bucket still takes this point (with a margin)."""
-        return not self.raw_retention or ts_ms >= (now - self.raw_retention + RAW_MARGIN) * 1000
+        """True when the raw bucket still holds this point's whole coarsest window (with a
+        margin). Whole windows: a task that reads the edge of the raw bucket finds a window
+        complete or empty, never half of it (which it would write over the bridge's result)."""
+        window_ms = self.window * 1000
+        return not self.raw_retention or ts_ms - ts_ms % window_ms >= (now - self.raw_retention + RAW_MARGIN) * 1000
 
 
 @dataclass(frozen=True, slots=True)
 class Sorted:
-    """One batch split by ``Routing.sort``."""
+    """One batch split by ``sort``."""
 
     send: list[Row]  # to the raw bucket
     late: dict[int, tuple[Row, str, int]]  # row id -> (row, series, ts): also to the backfill table

@@ -162,6 +162,8 @@ class QueueWriter:
         self.queue = queue
         self.backfill = backfill
         self.clock = clock
+        # False while the backfill table is known to be empty: spares the hot path its queries.
+        self._backfill_pending = backfill is not None and queue.backfill_depth() > 0
         self._backfill_after = 0.0
         self._backfill_backoff = min(FIRST_BACKOFF, max_backoff)
         self._backfill_error: str | None = None
@@ -269,6 +271,7 @@ class QueueWriter:
                               + [(row, reason, None) for row, reason in s.unreadable], late)
             self.stats.written += len(written)
             self.stats.late += len(late)
+            self._backfill_pending = self._backfill_pending or bool(late)
             self.stats.dead_lettered += len(dead) + len(s.unreadable)
             if dead:
                 _LOGGER.warning("dead-lettered %d point(s) InfluxDB rejects for good, first (%s): %.200s",
@@ -278,7 +281,7 @@ class QueueWriter:
         """Aggregate and write the next ready late windows; False when none was ready (or
         the last attempt failed recently: the backfill backs off on its own, so raw points
         keep flowing if only the tier buckets are unwritable)."""
-        if self.backfill is None or time.monotonic() < self._backfill_after:
+        if self.backfill is None or not self._backfill_pending or time.monotonic() < self._backfill_after:
             return False
         # While late rows still wait in the queue, more rows of the same windows may follow:
         # then only windows a later window of the same series has closed are aggregated.
@@ -303,6 +306,7 @@ class QueueWriter:
         self._backfill_error = None
         self._backfill_backoff = min(FIRST_BACKOFF, self.max_backoff)
         self.queue.backfill_done(batch.groups, batch.bad)
+        self._backfill_pending = self.queue.backfill_depth() > 0
         self.backfill.stats.windows += len(batch.groups)
         self.stats.dead_lettered += len(batch.bad)
         if batch.bad:
