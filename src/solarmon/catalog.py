@@ -313,6 +313,13 @@ def field_index(kind_name: str) -> Mapping[str, Field]:
     return _FIELD_VIEWS[kind_name]
 
 
+def float_fields(kind_name: str) -> frozenset[str]:
+    """Names of the float fields of one kind (the bridge's fast path: most values are floats)."""
+    return _FLOAT_FIELDS[kind_name]
+
+
 def all_field_names() -> frozenset[str]:
     """Every field name of every kind."""
     return frozenset(f.name for k in KINDS.values() for f in k.fields)
+
+_FLOAT_FIELDS: Final = {k.name: frozenset(f.name for f in k.fields if f.type is ValueType.FLOAT) for k in KINDS.values()}

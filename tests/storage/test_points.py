@@ -9,7 +9,7 @@ import pytest
 from influx_standin import parse_line
 from solarmon import catalog
 from solarmon.bridge.points import BadLine, from_line, series_of, timestamp_of, to_line
-from solarmon.payload import Sample, decode, encode
+from solarmon.payload import BadPayload, Sample, decode, encode
 
 
 def test_exact_line_with_catalog_types() -> None:
@@ -105,3 +105,15 @@ def _first(kind: catalog.DeviceKind) -> float | int | bool | str:
 def test_lines_it_did_not_write_are_refused_clearly(line: str, match: str) -> None:
     with pytest.raises(BadLine, match=match):
         from_line(line)
+
+
+@pytest.mark.parametrize("raw", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_non_finite_numbers_are_refused_on_the_fast_path(raw: str) -> None:
+    text = '{"ts": 1700000000000, "device": "b", "kind": "jbd-bms", "fields": {"soc": ' + raw + "}}"
+    with pytest.raises(BadPayload, match="not a finite number"):
+        decode(text, "b")
+
+
+def test_float_fields_take_json_integers_and_stay_floats() -> None:
+    s = decode('{"ts": 1700000000000, "device": "b", "kind": "jbd-bms", "fields": {"soc": 50, "pack_voltage": 13.5}}')
+    assert s.fields == {"soc": 50.0, "pack_voltage": 13.5} and type(s.fields["soc"]) is float

@@ -59,7 +59,8 @@ def to_line(sample: Sample) -> str | None:
     for name, value in sample.fields.items():
         if value is not None:
             key, fmt = encoders[name]
-            fields.append(key + fmt(value))
+            # repr of a float is what _float gives it, without two calls (hot path)
+            fields.append(key + (repr(value) if fmt is _float and type(value) is float else fmt(value)))
     if not fields:
         return None
     return (f"{sample.kind.translate(_MEASUREMENT_ESCAPES)},device={sample.device.translate(_KEY_ESCAPES)},"
