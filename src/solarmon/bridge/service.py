@@ -86,6 +86,7 @@ class Bridge:
             "late": s.late,
             "backfill_depth": self.queue.backfill_depth(),
             "backfilled_windows": self.backfill.stats.windows,
+            "backfill_refused": self.backfill.stats.rejected,
             "dead_lettered": self.queue.dead_letter_count(),
             "malformed": dict(self.intake.malformed),
             "write_latency_ms": None if s.last_latency_ms is None else round(s.last_latency_ms, 1),
