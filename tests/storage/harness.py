@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 import random
@@ -236,3 +237,17 @@ def expected_tiers(samples: list[Sample], now_s: float) -> dict[tuple, dict[str,
                 for method, value in results.items():
                     out.setdefault((tier.bucket, method, tags, start * 1_000_000), {})[f.name] = value
     return out
+
+
+def assert_same_tiers(got: dict[tuple, dict[str, Any]], exp: dict[tuple, dict[str, Any]]) -> None:
+    """Same tier points, same fields and types; floats equal to the last few bits (Python 3.12+
+    ``sum`` compensates rounding, a running total does not; InfluxDB's own mean differs again)."""
+    assert got.keys() == exp.keys(), (sorted(exp.keys() - got.keys())[:3], sorted(got.keys() - exp.keys())[:3])
+    for key, fields in exp.items():
+        assert got[key].keys() == fields.keys(), key
+        for name, value in fields.items():
+            assert type(got[key][name]) is type(value), (key, name)
+            if isinstance(value, float):
+                assert math.isclose(got[key][name], value, rel_tol=1e-12, abs_tol=1e-12), (key, name)
+            else:
+                assert got[key][name] == value, (key, name)

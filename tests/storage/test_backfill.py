@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 import time
 
-from harness import assert_same_points, expected_points, expected_tiers, history
+from harness import assert_same_points, assert_same_tiers, expected_points, expected_tiers, history
 import pytest
 
 from influx_standin import InfluxStandIn
@@ -69,11 +69,8 @@ def test_three_day_outage_reaches_every_tier(influx: InfluxStandIn, tmp_path: Pa
     assert_same_points(influx.bucket_points(RAW), _raw_expected(samples, now_ms / 1000))
 
     # tiers: every late window, exact values and types, for the tiers whose retention holds it
-    got, exp = _tiers(influx), expected_tiers(samples, now_ms / 1000)
-    assert got.keys() == exp.keys()
-    for key, fields in exp.items():
-        assert got[key] == fields, key  # same values in the same order: bit-exact means
-        assert {k: type(v) for k, v in got[key].items()} == {k: type(v) for k, v in fields.items()}, key
+    got = _tiers(influx)
+    assert_same_tiers(got, expected_tiers(samples, now_ms / 1000))
     buckets = {key[0] for key in got}
     assert buckets == {"solar_2m", "solar_5m", "solar_30m", "solar_2h"}
     # 2-hour windows that ended less than an hour ago are left to the Flux tasks
@@ -147,5 +144,4 @@ def test_a_window_half_moved_before_a_restart_is_aggregated_whole(influx: Influx
     w.step()  # the queue holds fewer rows than a batch and they are not due: the backfill's turn
     assert _tiers(influx) == {} and q.backfill_depth() == len(first)
     _drain(w)
-    got, exp = _tiers(influx), expected_tiers(samples, now_ms / 1000)
-    assert got.keys() == exp.keys() and all(got[k] == v for k, v in exp.items())
+    assert_same_tiers(_tiers(influx), expected_tiers(samples, now_ms / 1000))

@@ -10,6 +10,7 @@ from harness import (
     RAW_BUCKET,
     StatusWatcher,
     assert_same_points,
+    assert_same_tiers,
     expected_points,
     expected_tiers,
     history,
@@ -146,9 +147,7 @@ def test_three_days_without_database_reach_raw_and_every_tier(rig) -> None:
     assert_same_points(influx.bucket_points(RAW_BUCKET), expected_points(
         [s for s in samples if s.ts_ms - s.ts_ms % 7_200_000 >= (now - 86400 + 600) * 1000]))
     got = {k: v for t in DEFAULT_TIERS if t.span for k, v in influx.bucket_points(t.bucket).items()}
-    exp = expected_tiers(samples, now)
-    assert got.keys() == exp.keys()
-    assert all(got[k] == v for k, v in exp.items())
+    assert_same_tiers(got, expected_tiers(samples, now))
 
 
 def test_throttling_and_unavailable_are_retried(rig) -> None:
