@@ -77,13 +77,14 @@ class Sorted:
     """One batch split by ``sort``."""
 
     send: list[Row]  # to the raw bucket
-    late: dict[int, tuple[Row, str, int]]  # row id -> (row, series, ts): also to the backfill table
+    held: list[Row]  # late rows the raw bucket no longer takes: only for the backfill table
+    late: dict[int, tuple[Row, str, int]]  # row id -> (row, series, ts): to the backfill table
     unreadable: list[tuple[Row, str]]  # late rows whose series/time cannot be read
 
 
 def sort(routing: Routing, rows: Sequence[Row], now: float) -> Sorted:
     """Split a batch: rows for the raw bucket, late rows for the backfill table."""
-    out = Sorted([], {}, [])
+    out = Sorted([], [], {}, [])
     for row in rows:
         try:
             ts = timestamp_of(row.line)
@@ -97,6 +98,7 @@ def sort(routing: Routing, rows: Sequence[Row], now: float) -> Sorted:
                 out.unreadable.append((row, str(err)))
                 continue
             if not routing.raw_accepts(ts, now):
+                out.held.append(row)
                 continue
         out.send.append(row)
     return out
@@ -110,6 +112,7 @@ class BackfillStats:
     tier_points: int = 0  # points written to tier buckets
     skipped: int = 0  # tier points already past that tier's retention
     rejected: int = 0  # tier points InfluxDB refused for good (logged)
+    error: str | None = None  # why the last tier write failed; None once one works
 
 
 class Backfill:

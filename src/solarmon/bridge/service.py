@@ -91,7 +91,7 @@ class Bridge:
             "malformed": dict(self.intake.malformed),
             "write_latency_ms": None if s.last_latency_ms is None else round(s.last_latency_ms, 1),
             "influx_error": s.last_error,
-            "backfill_error": self.writer.backfill_error,
+            "backfill_error": self.backfill.stats.error,
         }
 
     def stop(self) -> None:

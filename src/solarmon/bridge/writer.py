@@ -9,7 +9,7 @@ from enum import Enum
 import logging
 import threading
 import time
-from typing import Final
+from typing import Final, Generic, TypeVar
 
 from influxdb_client import InfluxDBClient, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
@@ -95,6 +95,10 @@ class InfluxWriter:
         self._client.close()
 
 
+def _line(row: Row) -> str:
+    return row.line
+
+
 def _timestamp_or_zero(line: str) -> int:
     try:
         return timestamp_of(line)
@@ -119,6 +123,46 @@ def _error_text(err: ApiException) -> str:
     body = err.body.decode("utf-8", "replace") if isinstance(err.body, bytes) else str(err.body or "")
     text = f"HTTP {err.status} {err.reason or ''}".strip()
     return f"{text}: {body.strip()[:300]}" if body.strip() else text
+
+
+T = TypeVar("T")
+
+
+@dataclass
+class Split(Generic[T]):
+    """What ``write_split`` did with a list of items."""
+
+    written: list[T]
+    refused: list[tuple[T, Result]]  # refused for good, each alone
+    retry: Result | None  # the transient failure that stopped it; the rest was not sent
+    requests: int
+    latency_ms: float | None  # of the last successful request
+
+
+def write_split(writer: InfluxWriter, items: list[T], line: Callable[[T], str], bucket: str | None = None,
+                stop: threading.Event | None = None) -> Split[T]:
+    """Write ``items`` in one request; when InfluxDB refuses it for good, halve the batch until
+    the offending single items are found, and write everything else. Stops at the first
+    transient failure (or when ``stop`` is set), so what is left can be sent again in order."""
+    out: Split[T] = Split([], [], None, 0, None)
+    pending = [items] if items else []
+    while pending and not (stop is not None and stop.is_set()):
+        batch = pending.pop(0)
+        started = time.monotonic()
+        result = writer.write([line(item) for item in batch], bucket)
+        out.requests += 1
+        if result.verdict is Verdict.OK:
+            out.written += batch
+            out.latency_ms = (time.monotonic() - started) * 1000
+        elif result.verdict is Verdict.REJECTED and len(batch) > 1:
+            half = len(batch) // 2
+            pending[:0] = [batch[:half], batch[half:]]
+        elif result.verdict is Verdict.REJECTED:
+            out.refused.append((batch[0], result))
+        else:
+            out.retry = result
+            break
+    return out
 
 
 @dataclass
@@ -166,7 +210,6 @@ class QueueWriter:
         self._backfill_pending = backfill is not None and queue.backfill_depth() > 0
         self._backfill_after = 0.0
         self._backfill_backoff = min(FIRST_BACKOFF, max_backoff)
-        self._backfill_error: str | None = None
         self.writer = writer
         self.batch_size = batch_size
         self.flush_interval = flush_interval
@@ -230,52 +273,33 @@ class QueueWriter:
         self._send(self.queue.peek(self.batch_size))
 
     def _send(self, rows: list[Row]) -> None:
-        s = Sorted(rows, {}, []) if self.backfill is None else sort(self.backfill.routing, rows, self.clock())
-        sent_ids = {r.id for r in s.send}
-        too_old = [r for r in rows if r.id not in sent_ids and r.id in s.late]  # kept only for the backfill
-        pending = [s.send] if s.send else []
-        written: list[Row] = []
-        dead: list[tuple[Row, Result]] = []
-        try:
-            while pending and not self._stop.is_set():
-                batch = pending.pop(0)
-                started = time.monotonic()
-                result = self.writer.write([r.line for r in batch])
-                self.stats.requests += 1
-                if result.verdict is Verdict.OK:
-                    written += batch
-                    self.stats.last_latency_ms = (time.monotonic() - started) * 1000
-                    if self.stats.failing_since is not None:
-                        _LOGGER.info("InfluxDB writes work again after %.0f s",
-                                     time.monotonic() - self.stats.failing_since)
-                    self.stats.failing_since = None
-                    self.stats.last_error = None
-                    self._backoff = min(FIRST_BACKOFF, self.max_backoff)
-                elif result.verdict is Verdict.REJECTED:
-                    if len(batch) > 1:  # find the offending line(s) by halving
-                        half = len(batch) // 2
-                        pending[:0] = [batch[:half], batch[half:]]
-                    else:
-                        dead.append((batch[0], result))
-                else:
-                    self._retry_later(result)
-                    return  # what is left is peeked again after the wait, in order
-        finally:
-            # One transaction for the whole batch, however it was split (fsyncs are slow on SD
-            # cards). A crash before this only means some points are written twice: harmless.
-            refused_late = [row for row, _result in dead if row.id in s.late]  # safe in the backfill table
-            dead = [(row, result) for row, result in dead if row.id not in s.late]
-            done = written + refused_late + too_old
-            late = [s.late[r.id] for r in done if r.id in s.late]
-            self.queue.settle(done, [(row, result.reason, result.status) for row, result in dead]
-                              + [(row, reason, None) for row, reason in s.unreadable], late)
-            self.stats.written += len(written)
-            self.stats.late += len(late)
-            self._backfill_pending = self._backfill_pending or bool(late)
-            self.stats.dead_lettered += len(dead) + len(s.unreadable)
-            if dead:
-                _LOGGER.warning("dead-lettered %d point(s) InfluxDB rejects for good, first (%s): %.200s",
-                                len(dead), dead[0][1].reason, dead[0][0].line)
+        s = Sorted(rows, [], {}, []) if self.backfill is None else sort(self.backfill.routing, rows, self.clock())
+        out = write_split(self.writer, s.send, _line, stop=self._stop)
+        self.stats.requests += out.requests
+        if out.latency_ms is not None:
+            self.stats.last_latency_ms = out.latency_ms
+            if self.stats.failing_since is not None:
+                _LOGGER.info("InfluxDB writes work again after %.0f s", time.monotonic() - self.stats.failing_since)
+            self.stats.failing_since = None
+            self.stats.last_error = None
+            self._backoff = min(FIRST_BACKOFF, self.max_backoff)
+        # One transaction for the whole batch, however it was split (fsyncs are slow on SD
+        # cards). A crash before this only means some points are written twice: harmless.
+        refused_late = [row for row, _result in out.refused if row.id in s.late]  # safe in the backfill table
+        dead = [(row, result) for row, result in out.refused if row.id not in s.late]
+        done = out.written + refused_late + s.held
+        late = [s.late[r.id] for r in done if r.id in s.late]
+        self.queue.settle(done, [(row, result.reason, result.status) for row, result in dead]
+                          + [(row, reason, None) for row, reason in s.unreadable], late)
+        self.stats.written += len(out.written)
+        self.stats.late += len(late)
+        self._backfill_pending = self._backfill_pending or bool(late)
+        self.stats.dead_lettered += len(dead) + len(s.unreadable)
+        if dead:
+            _LOGGER.warning("dead-lettered %d point(s) InfluxDB rejects for good, first (%s): %.200s",
+                            len(dead), dead[0][1].reason, dead[0][0].line)
+        if out.retry is not None:
+            self._retry_later(out.retry)  # what is left is peeked again after the wait, in order
 
     def _backfill_step(self) -> bool:
         """Aggregate and write the next ready late windows; False when none was ready (or
@@ -295,15 +319,15 @@ class QueueWriter:
             for i in range(0, len(lines), self.batch_size):
                 failed = self._write_tier(bucket, lines[i : i + self.batch_size])
                 if failed is not None:  # nothing dropped: the same windows are aggregated again
-                    if failed.reason != self._backfill_error:
+                    if failed.reason != self.backfill.stats.error:
                         _LOGGER.warning("writing late points to tier bucket %s failed, will retry: %s",
                                         bucket, failed.reason)
-                    self._backfill_error = failed.reason
+                    self.backfill.stats.error = failed.reason
                     delay = failed.retry_after if failed.retry_after is not None else self._backfill_backoff
                     self._backfill_after = time.monotonic() + delay
                     self._backfill_backoff = min(self._backfill_backoff * 2, self.max_backoff)
                     return False
-        self._backfill_error = None
+        self.backfill.stats.error = None
         self._backfill_backoff = min(FIRST_BACKOFF, self.max_backoff)
         self.queue.backfill_done(batch.groups, batch.bad)
         self._backfill_pending = self.queue.backfill_depth() > 0
@@ -314,30 +338,16 @@ class QueueWriter:
                             len(batch.bad), batch.bad[0][1])
         return True
 
-    @property
-    def backfill_error(self) -> str | None:
-        """Why the last write of late windows to a tier bucket failed (None once one works)."""
-        return self._backfill_error
-
     def _write_tier(self, bucket: str, lines: list[str]) -> Result | None:
         """Write tier lines, splitting around lines refused for good; the failure to retry, if any."""
         assert self.backfill is not None
-        pending = [lines]
-        while pending:
-            batch = pending.pop(0)
-            result = self.writer.write(batch, bucket)
-            self.stats.requests += 1
-            if result.verdict is Verdict.OK:
-                self.backfill.stats.tier_points += len(batch)
-            elif result.verdict is Verdict.REJECTED and len(batch) > 1:
-                half = len(batch) // 2
-                pending[:0] = [batch[:half], batch[half:]]
-            elif result.verdict is Verdict.REJECTED:
-                self.backfill.stats.rejected += 1
-                _LOGGER.warning("InfluxDB refused a late tier point for good (%s): %.200s", result.reason, batch[0])
-            else:
-                return result
-        return None
+        out = write_split(self.writer, lines, str, bucket)
+        self.stats.requests += out.requests
+        self.backfill.stats.tier_points += len(out.written)
+        self.backfill.stats.rejected += len(out.refused)
+        for line, result in out.refused:
+            _LOGGER.warning("InfluxDB refused a late tier point for good (%s): %.200s", result.reason, line)
+        return out.retry
 
     def _retry_later(self, result: Result) -> None:
         if self.stats.failing_since is None:
