@@ -10,6 +10,7 @@ import pytest
 
 from simrig import ListSink, build, rig_config
 from solarmon import collector as collector_mod
+from solarmon.collector import Collector
 from solarmon.link import SimAir
 
 
@@ -19,6 +20,16 @@ class StubbornAir(SimAir):
     def __init__(self) -> None:
         super().__init__()
         self.restarts = 0
+
+    @classmethod
+    def wired_to(cls, coll: Collector) -> StubbornAir:
+        """A new stubborn radio carrying every device link of ``coll``, and its adapter."""
+        air = cls()
+        for r in coll.runners:
+            r.device.link.air = air  # type: ignore[attr-defined]
+            air.links.append(r.device.link)  # type: ignore[arg-type]
+        coll.adapter = air
+        return air
 
     async def power_cycle(self) -> None:
         self.power_cycles += 1
@@ -41,11 +52,7 @@ async def test_bluetoothd_restart_after_an_unhelpful_power_cycle(tmp_path: Path,
     sink = ListSink()
     cfg = rig_config(tmp_path, adapter_reset_after=3, restart_bluetoothd=True)
     coll, _sims, _ = build(cfg, sink)
-    air = StubbornAir()
-    for r in coll.runners:
-        r.device.link.air = air  # type: ignore[attr-defined]
-        air.links.append(r.device.link)  # type: ignore[arg-type]
-    coll.adapter = air
+    air = StubbornAir.wired_to(coll)
     task = asyncio.ensure_future(coll.run())
     await asyncio.sleep(1.0)
     air.wedged = True
@@ -71,11 +78,7 @@ async def test_no_restart_unless_allowed(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(collector_mod, "ADAPTER_COOLDOWN", 1.0)
     cfg = rig_config(tmp_path, adapter_reset_after=3)
     coll, _sims, _ = build(cfg, ListSink())
-    air = StubbornAir()
-    for r in coll.runners:
-        r.device.link.air = air  # type: ignore[attr-defined]
-        air.links.append(r.device.link)  # type: ignore[arg-type]
-    coll.adapter = air
+    air = StubbornAir.wired_to(coll)
     task = asyncio.ensure_future(coll.run())
     await asyncio.sleep(0.8)
     air.wedged = True

@@ -26,7 +26,8 @@ DEVICES = ROOT / "hosts" / "rpi5" / "devices.nix"
 SIMULATOR = ROOT / "hosts" / "vm" / "simulator.nix"
 
 
-def evaluate(modules: str) -> dict[str, Any]:
+def _nix_eval(path: Path, *args: str) -> Any:
+    """``nix-instantiate --eval --strict --json`` of ``path`` with ``lib`` = the nixpkgs lib checkout."""
     exe = shutil.which("nix-instantiate")
     lib = os.environ.get("SOLARMON_NIXPKGS_LIB")
     if exe is None:
@@ -34,19 +35,7 @@ def evaluate(modules: str) -> dict[str, Any]:
     if not lib or not (Path(lib) / "default.nix").is_file():
         pytest.skip("SOLARMON_NIXPKGS_LIB does not point to a nixpkgs lib directory")
     out = subprocess.run(
-        [
-            exe,
-            "--eval",
-            "--strict",
-            "--json",
-            str(HARNESS),
-            "--arg",
-            "lib",
-            f"import {lib}",
-            "--arg",
-            "modules",
-            modules,
-        ],
+        [exe, "--eval", "--strict", "--json", str(path), "--arg", "lib", f"import {lib}", *args],
         capture_output=True,
         text=True,
         env=dict(os.environ, NIX_CONFIG="build-users-group ="),
@@ -55,6 +44,10 @@ def evaluate(modules: str) -> dict[str, Any]:
     )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
+
+
+def evaluate(modules: str) -> dict[str, Any]:
+    return _nix_eval(HARNESS, "--arg", "modules", modules)
 
 
 EXAMPLE = f"[ (import {DEVICES}) {{ services.solarmon.enable = true; services.solarmon.kiosk.enable = true; }} ]"
@@ -206,31 +199,7 @@ def test_new_sections_refuse_secrets_and_ports_in_the_wrong_place() -> None:
 
 def test_flake_outputs_are_wired() -> None:
     """flake.nix evaluates with a stub nixpkgs: every promised output exists."""
-    exe = shutil.which("nix-instantiate")
-    lib = os.environ.get("SOLARMON_NIXPKGS_LIB")
-    if exe is None:
-        pytest.skip("nix-instantiate is not installed (apt-get install nix-bin)")
-    if not lib or not (Path(lib) / "default.nix").is_file():
-        pytest.skip("SOLARMON_NIXPKGS_LIB does not point to a nixpkgs lib directory")
-    out = subprocess.run(
-        [
-            exe,
-            "--eval",
-            "--strict",
-            "--json",
-            str(ROOT / "tests" / "nix" / "eval-flake.nix"),
-            "--arg",
-            "lib",
-            f"import {lib}",
-        ],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, NIX_CONFIG="build-users-group ="),
-        timeout=120,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
-    flake = json.loads(out.stdout)
+    flake = _nix_eval(ROOT / "tests" / "nix" / "eval-flake.nix")
     assert flake["inputs"] == ["nixos-hardware", "nixpkgs"]
     for system in ("x86_64-linux", "aarch64-linux"):
         assert {"solarmon", "default"} <= set(flake["packages"][system])
